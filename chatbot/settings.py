@@ -1,0 +1,45 @@
+"""Configuration: read once from the environment, in one place."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+def _split(value: object) -> object:
+    # Operators write "a,b" in env vars, not JSON arrays.
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHATBOT_", frozen=True, extra="ignore")
+
+    slack_signing_secret: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret"),
+    )
+    port: int = Field(default=8080, ge=1, le=65535, validation_alias=AliasChoices("PORT", "port"))
+    inline_budget_seconds: float = Field(default=1.5, ge=0, le=2.5)
+    response_type: Literal["ephemeral", "in_channel"] = "ephemeral"
+    response_url_prefixes: CommaList = ("https://hooks.slack.com/",)
+    dns_resolvers: CommaList = ("8.8.8.8", "1.1.1.1")
+    dns_timeout_seconds: float = Field(default=2.0, gt=0)
+    command_deadline_seconds: float = Field(default=10.0, gt=0)
+    allow_private_targets: bool = False
+
+    @field_validator("response_url_prefixes", "dns_resolvers", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        return _split(value)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
