@@ -238,6 +238,9 @@ async def ask(
         except dns.exception.Timeout:
             errors.append(Timeout(server=server, seconds=timeout).message)
             continue
+        except EOFError:
+            errors.append(ConnectFailed(server=server, reason="it closed the connection").message)
+            continue
         except OSError as exc:
             errors.append(ConnectFailed(server=server, reason=exc.strerror or str(exc)).message)
             continue

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chatbot.settings import Settings
+from tests.servers.dns import DNSServer
+from tests.servers.receiver import Receiver
+from tests.slackreq import SECRET
+
+
+@pytest.fixture
+def dns_server() -> Iterator[DNSServer]:
+    with DNSServer().running() as server:
+        yield server
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver().running() as server:
+        yield server
+
+
+@pytest.fixture
+def make_settings(dns_server: DNSServer) -> Any:
+    """Settings pointing at the local DNS server, private targets allowed."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "slack_signing_secret": SECRET,
+            "dns_resolvers": (dns_server.address,),
+            "dns_timeout_seconds": 0.5,
+            "allow_private_targets": True,
+            "response_url_prefixes": ("http://127.0.0.1:",),
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make

@@ -1,0 +1,179 @@
+"""A real DNS server on 127.0.0.1, UDP and TCP on one port-0 port, built on dnspython.
+
+Names under `test.` answer from `records`; a few special names misbehave on
+purpose: `servfail.test.`, `refused.test.`, `drop.test.` (never answers),
+`slow.test.` (answers after `slow_seconds`), `big.test.` (too big for UDP).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+ZONE = dns.name.from_text("test.")
+SOA = "ns1.test. hostmaster.test. 2024010101 7200 3600 1209600 300"
+
+RECORDS: dict[tuple[str, str], list[str]] = {
+    ("example.test.", "A"): ["192.0.2.10"],
+    ("example.test.", "AAAA"): ["2001:db8::10"],
+    ("example.test.", "MX"): ["10 mail.example.test.", "20 backup.example.test."],
+    ("example.test.", "TXT"): ['"v=spf1 -all"'],
+    ("www.example.test.", "CNAME"): ["example.test."],
+    ("xn--wgv71a119e.test.", "A"): ["192.0.2.20"],
+    ("10.2.0.192.in-addr.arpa.", "PTR"): ["example.test."],
+    (
+        "0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.",
+        "PTR",
+    ): ["example.test."],
+    ("big.test.", "TXT"): [f'"record {i:03d} {"x" * 40}"' for i in range(300)],
+}
+
+
+class DNSServer:
+    def __init__(self, records: dict[tuple[str, str], list[str]] | None = None) -> None:
+        self.records = RECORDS if records is None else records
+        self.slow_seconds = 3.0
+        self.queries: list[tuple[str, str, str]] = []  # (transport, name, type)
+        self._stop = threading.Event()
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.port = self.udp.getsockname()[1]
+        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.tcp.bind(("127.0.0.1", self.port))
+        self.tcp.listen(16)
+        self.udp.settimeout(0.1)
+        self.tcp.settimeout(0.1)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def answer(self, query: dns.message.Message) -> dns.message.Message | None:
+        response = dns.message.make_response(query)
+        response.flags |= dns.flags.RA
+        question = query.question[0]
+        name = question.name.to_text()
+        rdtype = dns.rdatatype.to_text(question.rdtype)
+        if name == "servfail.test.":
+            response.set_rcode(dns.rcode.SERVFAIL)
+        elif name == "refused.test.":
+            response.set_rcode(dns.rcode.REFUSED)
+        elif name == "drop.test.":
+            return None
+        elif name == "slow.test.":
+            time.sleep(self.slow_seconds)
+            response.answer.append(dns.rrset.from_text(name, 60, "IN", "A", "192.0.2.99"))
+        elif (name, rdtype) in self.records:
+            values = self.records[(name, rdtype)]
+            response.answer.append(dns.rrset.from_text_list(name, 300, "IN", rdtype, values))
+        elif (name, "CNAME") in self.records:
+            target = self.records[(name, "CNAME")][0]
+            response.answer.append(dns.rrset.from_text(name, 300, "IN", "CNAME", target))
+            for value in self.records.get((target, rdtype), []):
+                response.answer.append(dns.rrset.from_text(target, 300, "IN", rdtype, value))
+        else:
+            known = any(n == name for n, _ in self.records)
+            if not known:
+                response.set_rcode(dns.rcode.NXDOMAIN)
+            response.authority.append(dns.rrset.from_text("test.", 300, "IN", "SOA", SOA))
+        return response
+
+    def _serve_udp(self) -> None:
+        while not self._stop.is_set():
+            try:
+                wire, peer = self.udp.recvfrom(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            # One thread a query, so a slow answer does not hold up the others.
+            threading.Thread(target=self._udp_reply, args=(wire, peer), daemon=True).start()
+
+    def _udp_reply(self, wire: bytes, peer: tuple[str, int]) -> None:
+        query = dns.message.from_wire(wire)
+        self._record("udp", query)
+        response = self.answer(query)
+        if response is None:
+            return
+        limit = query.payload if query.edns >= 0 else 512
+        try:
+            out = response.to_wire(max_size=limit)
+        except dns.exception.TooBig:
+            truncated = dns.message.make_response(query)
+            truncated.flags |= dns.flags.TC | dns.flags.RA
+            out = truncated.to_wire()
+        with contextlib.suppress(OSError):
+            self.udp.sendto(out, peer)
+
+    def _serve_tcp(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.tcp.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._tcp_client, args=(conn,), daemon=True).start()
+
+    def _tcp_client(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                (length,) = struct.unpack("!H", _read(conn, 2))
+                query = dns.message.from_wire(_read(conn, length))
+            except (OSError, struct.error):
+                return
+            self._record("tcp", query)
+            response = self.answer(query)
+            if response is None:
+                return
+            wire = response.to_wire()
+            conn.sendall(struct.pack("!H", len(wire)) + wire)
+
+    def _record(self, transport: str, query: dns.message.Message) -> None:
+        question = query.question[0]
+        self.queries.append(
+            (transport, question.name.to_text(), dns.rdatatype.to_text(question.rdtype))
+        )
+
+    @contextmanager
+    def running(self) -> Iterator[DNSServer]:
+        threads = [
+            threading.Thread(target=self._serve_udp, daemon=True),
+            threading.Thread(target=self._serve_tcp, daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            for thread in threads:
+                thread.join(timeout=2)
+            self.udp.close()
+            self.tcp.close()
+
+
+def _read(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            raise OSError("closed")
+        data += chunk
+    return data
