@@ -20,7 +20,7 @@ import dns.rdatatype
 import dns.reversename
 import idna
 
-from chatbot import policy
+from chatbot import arguments, policy
 from chatbot.errors import ConnectFailed, ProtocolError, Timeout, UsageError
 from chatbot.reply import Part, Reply, code, context, text
 from chatbot.settings import Settings
@@ -141,7 +141,7 @@ def parse(text: str) -> Query:
     port: int | None = None
     reverse: str | None = None
     flags = {"short": False, "tcp": False, "dnssec": False}
-    words = iter(text.split())
+    words = iter(arguments.split(text))
     for word in words:
         upper = word.upper()
         if word.startswith("@") and len(word) > 1:
