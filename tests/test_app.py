@@ -43,11 +43,11 @@ def post(base: str, command: str, body: bytes, hdrs: dict[str, str]) -> httpx.Re
 # --- Slack's documented example --------------------------------------------
 
 SLACK_EXAMPLE_BODY = (
-    "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V"
-    "&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text="
-    "&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmi"
-    "bIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
-).encode()
+    b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V"
+    b"&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text="
+    b"&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmi"
+    b"bIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
+)
 SLACK_EXAMPLE_HEADERS = {
     "content-type": "application/x-www-form-urlencoded",
     "x-slack-request-timestamp": "1531420618",
@@ -95,8 +95,15 @@ def _bad_headers(body: bytes) -> dict[str, dict[str, str]]:
 
 @pytest.mark.parametrize(
     "case",
-    ["missing", "malformed timestamp", "malformed signature", "wrong secret", "stale", "future",
-     "other body"],
+    [
+        "missing",
+        "malformed timestamp",
+        "malformed signature",
+        "wrong secret",
+        "stale",
+        "future",
+        "other body",
+    ],
 )
 def test_unverified_requests_get_401_and_do_no_work(
     service: Callable[..., str], dns_server: DNSServer, case: str, caplog: pytest.LogCaptureFixture
@@ -127,12 +134,16 @@ def test_missing_secret_refuses_to_build_the_app() -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [["-m", "chatbot.cli", "serve", "--port", "0"], ["-m", "uvicorn", "chatbot:app", "--port", "0"]],
+    [
+        ["-m", "chatbot.cli", "serve", "--port", "0"],
+        ["-m", "uvicorn", "chatbot:app", "--port", "0"],
+    ],
 )
 def test_service_refuses_to_start_without_a_secret(argv: list[str]) -> None:
     env = {**os.environ, "SLACK_SIGNING_SECRET": ""}
-    done = subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True,
-                          timeout=30, check=False)
+    done = subprocess.run(
+        [sys.executable, *argv], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
     assert done.returncode != 0
     assert "SLACK_SIGNING_SECRET is not set: refusing to start without it." in done.stderr
     assert "Traceback" not in done.stderr

@@ -87,8 +87,12 @@ def test_parse_rejects(text: str, message: str) -> None:
 
 @pytest.mark.parametrize(
     ("spec", "address", "port"),
-    [("8.8.8.8", "8.8.8.8", 53), ("127.0.0.1:5353", "127.0.0.1", 5353),
-     ("[2001:db8::1]:5353", "2001:db8::1", 5353), ("2001:db8::1", "2001:db8::1", 53)],
+    [
+        ("8.8.8.8", "8.8.8.8", 53),
+        ("127.0.0.1:5353", "127.0.0.1", 5353),
+        ("[2001:db8::1]:5353", "2001:db8::1", 5353),
+        ("2001:db8::1", "2001:db8::1", 53),
+    ],
 )
 def test_parse_server(spec: str, address: str, port: int) -> None:
     server = dig.parse_server(spec)
@@ -147,7 +151,9 @@ async def test_nodata_sentence(dns_server: DNSServer) -> None:
     ("name", "sentence"),
     [("servfail.test", "(SERVFAIL)"), ("refused.test", "(REFUSED)")],
 )
-async def test_failure_rcodes_get_a_sentence(dns_server: DNSServer, name: str, sentence: str) -> None:
+async def test_failure_rcodes_get_a_sentence(
+    dns_server: DNSServer, name: str, sentence: str
+) -> None:
     out = await run(dns_server, name)
     assert sentence in out
 
@@ -202,12 +208,14 @@ async def test_at_server_by_name_and_port(dns_server: DNSServer) -> None:
     assert f"localhost 127.0.0.1#{dns_server.port}" in plain(reply)
 
 
-@pytest.mark.parametrize("server", ["127.0.0.1", "localhost", "169.254.169.254",
-                                    "[::ffff:169.254.169.254]", "10.1.2.3"])
+@pytest.mark.parametrize(
+    "server", ["127.0.0.1", "localhost", "169.254.169.254", "[::ffff:169.254.169.254]", "10.1.2.3"]
+)
 async def test_private_at_server_is_refused(dns_server: DNSServer, server: str) -> None:
     with pytest.raises(TargetRefused):
-        await dig.run(f"example.test @{server} -p {dns_server.port}",
-                      options(dns_server, allow_private=False))
+        await dig.run(
+            f"example.test @{server} -p {dns_server.port}", options(dns_server, allow_private=False)
+        )
     assert dns_server.queries == []
 
 

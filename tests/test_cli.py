@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.servers.dns import DNSServer
+
+
+def chatbot(*args: str, resolver: str = "192.0.2.1") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CHATBOT_DNS_RESOLVERS": resolver, "CHATBOT_DNS_TIMEOUT_SECONDS": "0.3"}
+    return subprocess.run(
+        [sys.executable, "-m", "chatbot.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_dig_prints_what_slack_would_show(dns_server: DNSServer) -> None:
+    done = chatbot("dig", "example.test", "MX", resolver=dns_server.address)
+    assert done.returncode == 0, done.stderr
+    assert "example.test. 300 IN MX 10 mail.example.test." in done.stdout
+    assert "```" not in done.stdout and "*" not in done.stdout
+
+
+def test_dig_options_pass_through(dns_server: DNSServer) -> None:
+    done = chatbot("dig", "-x", "192.0.2.10", "+short", resolver=dns_server.address)
+    assert (done.returncode, done.stdout.strip()) == (0, "example.test.")
+
+
+def test_nxdomain_is_an_answer(dns_server: DNSServer) -> None:
+    done = chatbot("dig", "nothing.test", resolver=dns_server.address)
+    assert done.returncode == 0
+    assert "does not exist (NXDOMAIN)" in done.stdout
+
+
+def test_usage_error_exits_2() -> None:
+    done = chatbot("dig", "a.test", "b.test")
+    assert done.returncode == 2
+    assert "Usage: `/dig" in done.stdout
+
+
+def test_failed_lookup_exits_1(dns_server: DNSServer) -> None:
+    done = chatbot("dig", "drop.test", resolver=dns_server.address)
+    assert done.returncode == 1
+    assert "No answer from" in done.stdout
+
+
+def test_help_lists_commands() -> None:
+    done = chatbot("--help")
+    assert done.returncode == 0
+    assert "serve" in done.stdout and "dig" in done.stdout and "hello" in done.stdout
+    assert chatbot("dig", "help").returncode == 0
+
+
+def test_hello() -> None:
+    done = chatbot("hello", "hi")
+    assert done.returncode == 0
+    assert "I received `hi`" in done.stdout

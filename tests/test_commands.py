@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from chatbot.commands import COMMANDS, Command, Invocation, execute
+from chatbot.errors import ConnectFailed
+from chatbot.reply import Reply, plain
+from chatbot.settings import Settings
+
+
+def _command(run: Callable[..., object]) -> Command:
+    return Command(name="t", description="test", usage_hint="x", examples=("x",), run=run)  # type: ignore[arg-type]
+
+
+async def test_registry_names_are_slack_command_names() -> None:
+    for name, command in COMMANDS.items():
+        assert name == command.name and name.islower() and len(name) <= 32
+        assert command.description and command.examples
+
+
+async def test_unexpected_errors_become_one_friendly_sentence(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def boom(invocation: Invocation, settings: Settings) -> Reply:
+        raise KeyError("internal detail")
+
+    reply = await execute(_command(boom), Invocation("x"), Settings())
+    assert reply.is_error
+    assert plain(reply) == "Something went wrong on our side. Please try again."
+    assert "internal detail" in caplog.text  # logged for us, not shown to them
+
+
+async def test_known_errors_show_their_sentence() -> None:
+    async def refused(invocation: Invocation, settings: Settings) -> Reply:
+        raise ConnectFailed(server="192.0.2.1", reason="connection refused")
+
+    reply = await execute(_command(refused), Invocation("x"), Settings())
+    assert plain(reply) == "Could not connect to 192.0.2.1: connection refused."
+
+
+async def test_overall_deadline() -> None:
+    async def slow(invocation: Invocation, settings: Settings) -> Reply:
+        await asyncio.sleep(5)
+        return Reply("never")
+
+    reply = await execute(_command(slow), Invocation("x"), Settings(command_deadline_seconds=0.1))
+    assert plain(reply) == "/t did not finish within 0.1 s."
+
+
+async def test_hello_echoes_even_empty_text() -> None:
+    reply = await execute(COMMANDS["hello"], Invocation("", user_name="ada"), Settings())
+    assert plain(reply) == "Hello ada, I received ``"
