@@ -14,7 +14,7 @@ __all__ = ["__version__", "app"]
 
 def __getattr__(name: str) -> Any:
     if name == "app":
-        from chatbot.app import app_from_environment
+        from chatbot.web import app_from_environment
 
         app = app_from_environment()
         globals()["app"] = app

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     dns_timeout_seconds: float = Field(default=2.0, gt=0)
     command_deadline_seconds: float = Field(default=10.0, gt=0)
     allow_private_targets: bool = False
+    shutdown_grace_seconds: int = Field(default=8, ge=2, le=60)
+    google_cloud_project: str = Field(
+        default="", validation_alias=AliasChoices("GOOGLE_CLOUD_PROJECT", "google_cloud_project")
+    )
 
     @field_validator("response_url_prefixes", "dns_resolvers", mode="before")
     @classmethod

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from slack_sdk.signature import Clock
 
-from chatbot.app import MissingSecret, create_app
 from chatbot.settings import Settings
+from chatbot.web import MissingSecret, create_app
 from tests.servers.dns import DNSServer
 from tests.servers.receiver import Receiver
 from tests.servers.service import serving

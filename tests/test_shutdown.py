@@ -1,0 +1,59 @@
+"""SIGTERM to the real server process: in-flight answers are delivered or excused."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.servers.dns import DNSServer
+from tests.servers.process import service_process
+from tests.servers.receiver import Receiver
+from tests.slackreq import SECRET, form, headers
+
+
+def _env(dns_server: DNSServer, grace: int) -> dict[str, str]:
+    return {
+        "SLACK_SIGNING_SECRET": SECRET,
+        "CHATBOT_DNS_RESOLVERS": dns_server.address,
+        "CHATBOT_DNS_TIMEOUT_SECONDS": "30",
+        "CHATBOT_COMMAND_DEADLINE_SECONDS": "60",
+        "CHATBOT_ALLOW_PRIVATE_TARGETS": "true",
+        "CHATBOT_RESPONSE_URL_PREFIXES": "http://127.0.0.1:",
+        "CHATBOT_INLINE_BUDGET_SECONDS": "0.2",
+        "CHATBOT_SHUTDOWN_GRACE_SECONDS": str(grace),
+    }
+
+
+def _start_slow_lookup(url: str, receiver: Receiver) -> None:
+    body = form("dig", "slow.test", response_url=receiver.url + "/commands/T/1/x")
+    ack = httpx.post(url + "/slash-commands/dig", content=body, headers=headers(body), timeout=5)
+    assert ack.json()["text"] == "Looking up slow.test, the answer follows."
+
+
+def test_answer_in_flight_is_delivered_before_exit(
+    dns_server: DNSServer, receiver: Receiver
+) -> None:
+    dns_server.slow_seconds = 2
+    with service_process(_env(dns_server, grace=8)) as service:
+        _start_slow_lookup(service.url, receiver)
+        code, seconds = service.terminate()
+    assert code == 0
+    assert seconds < 8
+    (delivered,) = receiver.posts
+    assert "slow.test. 60 IN A 192.0.2.99" in str(delivered["blocks"])
+
+
+def test_answer_that_cannot_finish_gets_a_restart_notice(
+    dns_server: DNSServer, receiver: Receiver
+) -> None:
+    dns_server.slow_seconds = 20
+    with service_process(_env(dns_server, grace=3)) as service:
+        _start_slow_lookup(service.url, receiver)
+        code, seconds = service.terminate()
+        output = service.output()
+    assert seconds < 3.5, output
+    assert code == 0, output
+    (notice,) = receiver.posts
+    assert notice["response_type"] == "ephemeral"
+    assert notice["text"] == (
+        "The service restarted before your /dig answer was ready. Please run the command again."
+    )
