@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import dns.asyncquery
 import dns.exception
@@ -116,6 +117,8 @@ class Query:
 def to_name(text: str) -> tuple[dns.name.Name, str]:
     """A DNS name from user text, IDNA 2008 for non-ASCII; and how to show it."""
     text = text.strip()
+    if "://" in text:  # a link (Slack adds the scheme to bare names): its host
+        text = urlsplit(text).hostname or ""
     if "@" in text:  # a mail address: the domain is what can be looked up
         text = text.rsplit("@", 1)[1]
     if text in ("", "."):

@@ -58,6 +58,11 @@ def test_parse_mail_address_uses_its_domain() -> None:
     assert dig.parse("ada@example.com MX").name.to_text() == "example.com."
 
 
+@pytest.mark.parametrize("link", ["https://example.com", "http://Example.com:8080/a?b=c"])
+def test_parse_link_uses_its_host(link: str) -> None:
+    assert dig.parse(link).name.to_text().lower() == "example.com."
+
+
 def test_parse_all_listed_types() -> None:
     listed = "A AAAA MX TXT NS CNAME SOA CAA PTR SRV DS DNSKEY HTTPS SVCB"
     query = dig.parse(f"example.com {listed.lower()}")

@@ -178,9 +178,17 @@ def test_fast_answer_is_inline(service: Callable[..., str], receiver: Receiver) 
     assert receiver.posts == []
 
 
-def test_slack_wrapped_input_is_unwrapped(service: Callable[..., str]) -> None:
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "<http://example.test|example.test> \u201cMX\u201d",
+        "<https://example.test> MX",
+        "<mailto:ada@example.test|ada@example.test> MX",
+    ],
+)
+def test_slack_wrapped_input_is_unwrapped(service: Callable[..., str], typed: str) -> None:
     base = service()
-    body = form("dig", "<http://example.test|example.test> \u201cMX\u201d")
+    body = form("dig", typed)
     answer = post(base, "dig", body, headers(body)).json()
     assert "mail.example.test." in str(answer["blocks"])
 
