@@ -64,7 +64,8 @@ def form(name: str, text: str, response_url: str, user_name: str) -> bytes:
         "user_id": "U0CHATBOT",
         "user_name": user_name,
         "command": f"/{name}",
-        "text": text,
+        # Slack escapes its three control characters in what the user typed.
+        "text": text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
         "api_app_id": "A0CHATBOT",
         "response_url": response_url,
         "trigger_id": f"{int(time.time())}.0.{secrets.token_hex(16)}",
