@@ -159,13 +159,21 @@ def _manifest(url: str, name: str) -> int:
 
 
 def _send(line: list[str], url: str, wait: float, timeout: float) -> int:
+    from pydantic import ValidationError
+
     from chatbot import send
     from chatbot.settings import Settings
 
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+        print(f"chatbot send: invalid settings in the environment: {problems}", file=sys.stderr)
+        return EXIT_USAGE
     return send.run(
         " ".join(line),
         url,
-        Settings().slack_signing_secret.get_secret_value(),
+        settings.slack_signing_secret.get_secret_value(),
         wait=wait,
         timeout=timeout,
         out=lambda text: print(text, flush=True),

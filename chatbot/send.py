@@ -31,7 +31,7 @@ _ACKNOWLEDGEMENT = re.compile(r"Looking up .*, the answer follows\.", re.DOTALL)
 _NO_RESPONSE_URL = "no usable response_url"
 HINT = (
     "hint: the service posts deferred answers only to response URLs starting with one of "
-    "CHATBOT_RESPONSE_URL_PREFIXES; for local use start it with "
+    "CHATBOT_RESPONSE_URL_PREFIXES; run it on this machine and start it with "
     "CHATBOT_RESPONSE_URL_PREFIXES=http://127.0.0.1:"
 )
 MAX_BODY = 1 << 20  # a Slack message is far smaller; refuse anything odd
@@ -114,6 +114,13 @@ def message_text(payload: Any) -> str:
     return "\n".join(lines)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A delivery that broke off is the service's to retry; a traceback
+        # here would bury the answer the user is waiting for.
+        pass
+
+
 class Receiver:
     """A one-off `response_url` on 127.0.0.1: a secret path, JSON POSTs queued."""
 
@@ -124,7 +131,10 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
+                try:
+                    length = int(self.headers.get("content-length") or 0)
+                except ValueError:
+                    length = 0
                 if self.path != path or not 0 < length <= MAX_BODY:
                     self._answer(404 if self.path != path else 400)
                     return
@@ -143,7 +153,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the answer is what gets printed, not the access log
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
 
     @contextmanager
@@ -171,7 +181,7 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Any
     except httpx.TimeoutException:
         raise SendError(f"no answer from {url} within {timeout:g} s") from None
     except httpx.HTTPError as exc:
-        raise SendError(f"could not reach {url}: {exc or type(exc).__name__}") from None
+        raise SendError(f"could not reach {url}: {str(exc) or type(exc).__name__}") from None
     if response.status_code == 401:
         raise SendError(
             "the service refused the signature (HTTP 401): SLACK_SIGNING_SECRET here "

@@ -235,6 +235,18 @@ def test_receiver_takes_json_only_at_its_secret_path() -> None:
         assert receiver.next(1.0) == {"text": "hi"}
 
 
+def test_receiver_refuses_a_bad_content_length() -> None:
+    with send.Receiver().running() as receiver:
+        host, port = receiver.server.server_address[:2]
+        path = receiver.url.split(f":{port}", 1)[1]
+        with socket.create_connection((str(host), int(port)), timeout=5) as conn:
+            conn.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: many\r\n\r\n".encode()
+            )
+            assert conn.recv(100).startswith(b"HTTP/1.0 400")
+        assert receiver.next(0.05) is None
+
+
 # --- the command line -----------------------------------------------------------------
 
 
@@ -264,6 +276,19 @@ def test_cli_send_wrong_secret(service: Callable[..., str]) -> None:
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "HTTP 401" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_cli_send_with_broken_settings_is_one_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "chatbot.cli", "send", "/hello"],
+        env={**os.environ, "SLACK_SIGNING_SECRET": SECRET, "PORT": "abc"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "PORT" in done.stderr
 
 
 def test_cli_send_without_secret() -> None:
