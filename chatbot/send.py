@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
 from slack_sdk.signature import SignatureVerifier
@@ -210,7 +210,7 @@ def run(
         return 2
     try:
         name, text = parse_line(line)
-        endpoint = f"{base_url(url)}/slash-commands/{name}"
+        endpoint = f"{base_url(url)}/slash-commands/{quote(name, safe='')}"
         try:
             user = getpass.getuser()
         except (KeyError, OSError):
