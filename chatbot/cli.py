@@ -12,12 +12,25 @@ from chatbot.commands import COMMANDS, Invocation, execute
 from chatbot.reply import plain
 
 EXIT_ANSWER, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# Sub-commands of our own; `main` tries registry names first, so no slash
+# command may be called one of these (tests/test_cli.py holds the registry to it).
+ACTIONS = ("serve", "manifest", "send")
 
 
 def _command_list() -> str:
     width = max(len(name) for name in COMMANDS)
     lines = [f"  {name:<{width}}  {c.description}" for name, c in COMMANDS.items()]
     return "slash commands (run `chatbot NAME help` for each):\n" + "\n".join(lines)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 3600")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +46,57 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the web service (needs SLACK_SIGNING_SECRET)")
     serve.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")  # noqa: S104
     serve.add_argument("--port", type=int, help="port to bind (default $PORT, else 8080)")
+    manifest = sub.add_parser(
+        "manifest",
+        help="print the Slack app manifest (YAML) for a service at --url",
+        description="Print a Slack app manifest (YAML) with every slash command of this "
+        "version, each pointing at URL/slash-commands/NAME. Paste it at api.slack.com/apps "
+        "-> Create New App -> From a manifest.",
+    )
+    manifest.add_argument(
+        "--url",
+        required=True,
+        help="the service's public https base URL, e.g. https://chatbot.example.com",
+    )
+    manifest.add_argument(
+        "--name", default="chatbot", help="the app's name in Slack (default chatbot)"
+    )
+    send = sub.add_parser(
+        "send",
+        help="send a signed slash command to a running service and print its answers",
+        description="Send one slash command to a running service exactly as Slack would: "
+        "the same form fields, signed with SLACK_SIGNING_SECRET. Its response_url is a "
+        "receiver started here on 127.0.0.1, so the immediate answer and the deferred one "
+        "are both printed. The service must allow that receiver: start it with "
+        "CHATBOT_RESPONSE_URL_PREFIXES=http://127.0.0.1:. Exits 0 when an answer was "
+        "printed; 1 when the service is unreachable, refuses the signature or sends no "
+        "deferred answer in time; 2 without a secret.",
+    )
+    send.add_argument(
+        "line",
+        nargs="+",
+        metavar="COMMAND",
+        help='the slash command as typed; quote it when it has options: "/dig -x 8.8.8.8"',
+    )
+    send.add_argument(
+        "--url",
+        default="http://127.0.0.1:8080",
+        help="the service's base URL (default http://127.0.0.1:8080)",
+    )
+    send.add_argument(
+        "--wait",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to wait for a deferred answer (default 30)",
+    )
+    send.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="HTTP timeout of the request to the service (default 10)",
+    )
     for name, command in COMMANDS.items():
         sub.add_parser(name, help=command.description, add_help=False)
     return parser
@@ -89,6 +153,48 @@ def _serve(host: str, port: int | None) -> int:
     return EXIT_ANSWER
 
 
+def _manifest(url: str, name: str) -> int:
+    from chatbot.manifest import ManifestError, base_url, build, dump
+
+    try:
+        base = base_url(url)
+    except ManifestError as exc:
+        print(f"chatbot manifest: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        text = dump(build(COMMANDS.values(), base, name=name))
+    except ManifestError as exc:
+        print(f"chatbot manifest: Slack would reject this manifest: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if base.startswith("http://"):
+        print("chatbot manifest: warning: Slack only calls https request URLs", file=sys.stderr)
+    sys.stdout.write(text)
+    return EXIT_ANSWER
+
+
+def _send(line: list[str], url: str, wait: float, timeout: float) -> int:
+    from pydantic import ValidationError
+
+    from chatbot import send
+    from chatbot.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+        print(f"chatbot send: invalid settings in the environment: {problems}", file=sys.stderr)
+        return EXIT_USAGE
+    return send.run(
+        " ".join(line),
+        url,
+        settings.slack_signing_secret.get_secret_value(),
+        wait=wait,
+        timeout=timeout,
+        out=lambda text: print(text, flush=True),
+        err=lambda text: print(text, file=sys.stderr, flush=True),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Command words go to the command untouched: `-x 8.8.8.8` and `+short` are
@@ -98,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.action == "serve":
         return _serve(args.host, args.port)
+    if args.action == "manifest":
+        return _manifest(args.url, args.name)
+    if args.action == "send":
+        return _send(args.line, args.url, args.wait, args.timeout)
     _parser().print_help()
     return EXIT_USAGE
 

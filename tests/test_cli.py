@@ -60,3 +60,32 @@ def test_hello() -> None:
     done = chatbot("hello", "hi")
     assert done.returncode == 0
     assert "I received `hi`" in done.stdout
+
+
+def test_no_slash_command_shadows_a_sub_command() -> None:
+    # `main` dispatches registry names first: a command called `send` would hide ours.
+    from chatbot.cli import ACTIONS
+    from chatbot.commands import COMMANDS
+
+    assert not set(ACTIONS) & set(COMMANDS)
+
+
+def test_sub_commands_have_help() -> None:
+    done = chatbot("--help")
+    assert "manifest" in done.stdout and "send" in done.stdout
+    manifest = chatbot("manifest", "--help")
+    assert manifest.returncode == 0 and "--url" in manifest.stdout
+    send = chatbot("send", "--help")
+    assert send.returncode == 0
+    assert "--wait" in send.stdout and "CHATBOT_RESPONSE_URL_PREFIXES" in send.stdout
+
+
+def test_manifest_and_send_are_imported_only_when_used() -> None:
+    code = (
+        "import sys, chatbot.cli; "
+        "print(sorted(m for m in ('chatbot.manifest', 'chatbot.send', 'yaml') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert done.stdout.strip() == "[]"

@@ -1,0 +1,233 @@
+"""`chatbot send`: one slash command to a running service, exactly as Slack sends it.
+
+The request is the form Slack posts, signed with the signing secret; its
+`response_url` points at a receiver started here on 127.0.0.1, so a deferred
+answer comes back to this terminal instead of to Slack.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import queue
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx
+from slack_sdk.signature import SignatureVerifier
+
+from chatbot.manifest import ManifestError, base_url
+
+# What the service answers at once when it defers (Command.acknowledgement),
+# and when it may not post to our receiver (app.py); tests pin both to the app.
+_ACKNOWLEDGEMENT = re.compile(r"Looking up .*, the answer follows\.", re.DOTALL)
+_NO_RESPONSE_URL = "no usable response_url"
+HINT = (
+    "hint: the service posts deferred answers only to response URLs starting with one of "
+    "CHATBOT_RESPONSE_URL_PREFIXES; run it on this machine and start it with "
+    "CHATBOT_RESPONSE_URL_PREFIXES=http://127.0.0.1:"
+)
+MAX_BODY = 1 << 20  # a Slack message is far smaller; refuse anything odd
+
+Write = Callable[[str], None]
+
+
+class SendError(Exception):
+    """A failure worth one line to the person at the terminal."""
+
+
+def parse_line(line: str) -> tuple[str, str]:
+    """`"/dig example.com MX"` -> `("dig", "example.com MX")`; the slash may be left out."""
+    name, _, text = line.strip().partition(" ")
+    name = name.removeprefix("/")
+    if not name:
+        raise SendError('give a slash command, e.g. chatbot send "/dig example.com MX"')
+    return name, text.strip()
+
+
+def form(name: str, text: str, response_url: str, user_name: str) -> bytes:
+    """The body Slack posts for a slash command, field for field and in Slack's order."""
+    fields = {
+        # The legacy verification token; signed requests make it meaningless.
+        "token": "chatbot-send",
+        "team_id": "T0CHATBOT",
+        "team_domain": "chatbot-send",
+        "channel_id": "C0CHATBOT",
+        "channel_name": "chatbot-send",
+        "user_id": "U0CHATBOT",
+        "user_name": user_name,
+        "command": f"/{name}",
+        # Slack escapes its three control characters in what the user typed.
+        "text": text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
+        "api_app_id": "A0CHATBOT",
+        "response_url": response_url,
+        "trigger_id": f"{int(time.time())}.0.{secrets.token_hex(16)}",
+    }
+    return urlencode(fields).encode()
+
+
+def signed_headers(body: bytes, secret: str, timestamp: int | None = None) -> dict[str, str]:
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
+    assert signature is not None  # only None when timestamp or body is None
+    return {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-slack-request-timestamp": stamp,
+        "x-slack-signature": signature,
+    }
+
+
+def _unescape(text: str) -> str:
+    # Only Slack's three control characters are escaped (slack.escape).
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _section_lines(text: str) -> list[str]:
+    if text.startswith("```\n") and text.endswith("\n```"):
+        return [_unescape(line) for line in text[4:-4].split("\n")]
+    return [_unescape(text.replace("*", ""))]
+
+
+def message_text(payload: Any) -> str:
+    """A Slack message as terminal text, like `reply.plain`: sections, code, small print."""
+    if not isinstance(payload, dict):
+        raise SendError("the service answered with something that is not a Slack message")
+    lines: list[str] = []
+    for block in payload.get("blocks") or []:
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "section":
+            lines.extend(_section_lines(str((block.get("text") or {}).get("text", ""))))
+        elif block.get("type") == "context":
+            elements = block.get("elements") or []
+            texts = [str(e.get("text", "")) for e in elements if isinstance(e, dict)]
+            lines.append(_unescape(" ".join(texts).replace("*", "")))
+    if not lines:
+        lines = [_unescape(str(payload.get("text", "")))]
+    return "\n".join(lines)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A delivery that broke off is the service's to retry; a traceback
+        # here would bury the answer the user is waiting for.
+        pass
+
+
+class Receiver:
+    """A one-off `response_url` on 127.0.0.1: a secret path, JSON POSTs queued."""
+
+    def __init__(self) -> None:
+        self.messages: queue.Queue[Any] = queue.Queue()
+        path = f"/commands/{secrets.token_urlsafe(16)}"
+        messages = self.messages
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                try:
+                    length = int(self.headers.get("content-length") or 0)
+                except ValueError:
+                    length = 0
+                if self.path != path or not 0 < length <= MAX_BODY:
+                    self._answer(404 if self.path != path else 400)
+                    return
+                try:
+                    messages.put(json.loads(self.rfile.read(length)))
+                except ValueError:
+                    self._answer(400)
+                    return
+                self._answer(200)
+
+            def _answer(self, status: int) -> None:
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # the answer is what gets printed, not the access log
+
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    @contextmanager
+    def running(self) -> Iterator[Receiver]:
+        thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.server.shutdown()
+            self.server.server_close()
+            thread.join(timeout=2)
+
+    def next(self, timeout: float) -> Any | None:
+        try:
+            return self.messages.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Any:
+    try:
+        # trust_env off: the service and the receiver are ours, not a proxy's business.
+        response = httpx.post(url, content=body, headers=headers, timeout=timeout, trust_env=False)
+    except httpx.TimeoutException:
+        raise SendError(f"no answer from {url} within {timeout:g} s") from None
+    except httpx.HTTPError as exc:
+        raise SendError(f"could not reach {url}: {str(exc) or type(exc).__name__}") from None
+    if response.status_code == 401:
+        raise SendError(
+            "the service refused the signature (HTTP 401): SLACK_SIGNING_SECRET here "
+            "differs from the service's"
+        )
+    if response.status_code == 404:
+        raise SendError(f"the service has no such command: POST {url} gave HTTP 404")
+    if not response.is_success:
+        raise SendError(f"the service answered HTTP {response.status_code}")
+    try:
+        return response.json()
+    except ValueError:
+        raise SendError("the service answered with something that is not a Slack message") from None
+
+
+def run(
+    line: str, url: str, secret: str, *, wait: float, timeout: float, out: Write, err: Write
+) -> int:
+    """Send one slash command; print the immediate answer, then the deferred one if any.
+
+    Exit status 0 when an answer was printed, 1 on failure (one line on `err`,
+    and a hint when the deferred answer cannot reach us), 2 without a secret.
+    """
+    if not secret.strip():
+        err("chatbot send: SLACK_SIGNING_SECRET is not set; requests are signed with it")
+        return 2
+    try:
+        name, text = parse_line(line)
+        endpoint = f"{base_url(url)}/slash-commands/{quote(name, safe='')}"
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "you"
+        with Receiver().running() as receiver:
+            body = form(name, text, receiver.url, user)
+            immediate = message_text(_post(endpoint, body, signed_headers(body, secret), timeout))
+            out(immediate)
+            if _NO_RESPONSE_URL in immediate:
+                raise SendError(f"the service refused to answer later at 127.0.0.1\n{HINT}")
+            if not _ACKNOWLEDGEMENT.fullmatch(immediate):
+                return 0
+            later = receiver.next(wait)
+        if later is None:
+            raise SendError(f"no deferred answer within {wait:g} s\n{HINT}")
+        out(message_text(later))
+        return 0
+    except (SendError, ManifestError) as exc:
+        err(f"chatbot send: {exc}")
+        return 1
