@@ -26,7 +26,7 @@ from slack_sdk.signature import SignatureVerifier
 from chatbot.manifest import ManifestError, base_url
 
 # What the service answers at once when it defers (Command.acknowledgement),
-# and when it may not post to our receiver (app.py); tests pin both to the app.
+# and when it may not post to our receiver (web.py); tests pin both to the app.
 _ACKNOWLEDGEMENT = re.compile(r"Looking up .*, the answer follows\.", re.DOTALL)
 _NO_RESPONSE_URL = "no usable response_url"
 HINT = (

@@ -30,7 +30,7 @@ def test_parse_trace(header: str, value: str, expected: tuple[str, str] | None) 
 
 
 def _record(message: str, **fields: object) -> logging.LogRecord:
-    record = logging.LogRecord("chatbot.app", logging.WARNING, __file__, 1, message, (), None)
+    record = logging.LogRecord("chatbot.web", logging.WARNING, __file__, 1, message, (), None)
     if fields:
         record.fields = fields
     return record

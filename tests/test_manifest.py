@@ -65,7 +65,7 @@ def test_the_rest_of_the_manifest_is_what_slack_expects() -> None:
 
 
 def test_every_url_is_a_route_of_the_app() -> None:
-    from chatbot.app import create_app
+    from chatbot.web import create_app
 
     app = create_app(Settings(slack_signing_secret="x"))
     routes = {getattr(route, "path", "") for route in app.routes}

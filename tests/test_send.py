@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from chatbot import send, slack
-from chatbot.app import create_app
 from chatbot.reply import Reply, code, context, text
 from chatbot.settings import Settings
+from chatbot.web import create_app
 from tests.servers.dns import DNSServer
 from tests.servers.service import serving
 from tests.slackreq import SECRET
