@@ -138,7 +138,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.settings = settings
     app.state.pending = pending
 
-    @app.get("/")
+    # No response models: they would make FastAPI build validators (and import
+    # pydantic.v1 to rule out v1 models) at start-up for two fixed-shape answers.
+    @app.get("/", response_model=None)
     async def index() -> dict[str, Any]:
         return {
             "service": "chatbot",
@@ -154,7 +156,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             ],
         }
 
-    @app.get("/health")
+    @app.get("/health", response_model=None)
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
