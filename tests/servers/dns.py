@@ -49,15 +49,29 @@ class DNSServer:
         self.slow_seconds = 3.0
         self.queries: list[tuple[str, str, str]] = []  # (transport, name, type)
         self._stop = threading.Event()
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
+        self.udp, self.tcp = self._bind_pair()
         self.port = self.udp.getsockname()[1]
-        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.tcp.bind(("127.0.0.1", self.port))
         self.tcp.listen(16)
         self.udp.settimeout(0.1)
         self.tcp.settimeout(0.1)
+
+    @staticmethod
+    def _bind_pair(attempts: int = 50) -> tuple[socket.socket, socket.socket]:
+        # The port the kernel picks for UDP may be taken for TCP (a client's
+        # ephemeral port, a docker-proxy listener): then try another.
+        for _ in range(attempts):
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.bind(("127.0.0.1", 0))
+            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                tcp.bind(("127.0.0.1", udp.getsockname()[1]))
+            except OSError:
+                udp.close()
+                tcp.close()
+                continue
+            return udp, tcp
+        raise OSError(f"no port free for both UDP and TCP in {attempts} attempts")
 
     @property
     def address(self) -> str:
