@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import ipaddress
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 from chatbot import policy
@@ -56,6 +57,12 @@ class Options:
     allow_private: bool = False
     max_bytes: int = MAX_BYTES
     max_hops: int = 3  # referrals followed after the first server
+    # Hosts to treat as a well-known server (its query rewrites and charset),
+    # for mirrors, proxies and test servers named by address.
+    aliases: Mapping[str, str] = field(default_factory=dict)
+
+    def known(self, server: str) -> str:
+        return self.aliases.get(server, server).lower().rstrip(".")
 
 
 @dataclass
@@ -194,7 +201,7 @@ async def chain(target: Target, options: Options) -> tuple[list[Hop], list[str]]
         async with asyncio.timeout(options.deadline):
             for number in range(options.max_hops + 1):
                 seen.add((server.lower(), port))
-                query = rewrite(server, target)
+                query = rewrite(options.known(server), target)
                 label = Hop(server, port, query, "").label(options.port)
                 try:
                     data, more = await ask(
@@ -213,7 +220,7 @@ async def chain(target: Target, options: Options) -> tuple[list[Hop], list[str]]
                     notes.append(f"Referral from {hops[-1].server} not followed: {exc.message}")
                     hops[-1].via = ""
                     break
-                text = decode(data, server)
+                text = decode(data, options.known(server))
                 # Rate-limit notices are short; long records may mention limits in their terms.
                 if len(text) < 2048 and _RATE_LIMIT.search(text):
                     if not hops:
@@ -294,6 +301,7 @@ KEYS: dict[str, tuple[str, ...]] = {
         "registration date",
         "registration time",
         "domain registration date",
+        "connected date",
     ),
     "changed": (
         "updated date",
@@ -327,7 +335,10 @@ KEYS: dict[str, tuple[str, ...]] = {
     "netname": ("netname", "net name"),
     "handle": ("nethandle", "aut-num", "asnumber"),
     "asname": ("asname", "as-name"),
-    "org": ("orgname", "org-name", "organization", "organisation", "owner", "descr"),
+    "orgname": ("orgname", "org-name"),
+    # Not RPSL's "organisation:", which holds a handle (ORG-RIEN1-RIPE).
+    "org": ("organization", "owner"),
+    "descr": ("descr",),
     "country": ("country",),
     "abuse": ("orgabuseemail", "abuse-mailbox", "orgtechemail"),
     "source": ("source",),
@@ -367,9 +378,15 @@ def _span(value: str) -> tuple[str, str, list[str]]:
 
 
 def _most_specific(text: str) -> Fields:
-    """For IP answers listing several networks (ARIN), the paragraph of the smallest one."""
+    """For IP answers listing several networks, the part about the smallest one.
+
+    ARIN brackets each network with its organisation and abuse contact in
+    `# start` ... `# end`; RPSL servers separate objects by blank lines.
+    """
+    sections = re.split(r"(?m)^# start\s*$", text)
+    chunks = sections[1:] if len(sections) > 1 else re.split(r"\n\s*\n", text)
     best: tuple[int, Fields] | None = None
-    for paragraph in re.split(r"\n\s*\n", text):
+    for paragraph in chunks:
         found = fields(paragraph)
         value = _first(found, "range")
         if not value:
@@ -387,7 +404,7 @@ def _most_specific(text: str) -> Fields:
     return best[1] if best else {}
 
 
-def summarise(target: Target, hop: Hop) -> Record:
+def summarise(target: Target, hop: Hop, known: str = "") -> Record:
     found = fields(hop.text)
     record = Record(kind=target.kind, protocol="WHOIS")
     if target.kind == "domain":
@@ -407,7 +424,8 @@ def summarise(target: Target, hop: Hop) -> Record:
         if "dnssec" in found:
             value = _first(found, "dnssec").lower()
             record.dnssec = bool(value) and not value.startswith(("unsigned", "no", "inactive"))
-        record.registrant_org = _first(found, "registrant_org")
+        # JPRS's .co.jp style names the holder "Organization".
+        record.registrant_org = _first(found, "registrant_org") or _first(found, "org")
         record.registrant_country = _first(found, "registrant_country")
         record.found = bool(record.registrar or record.created or record.nameservers) or not (
             _NOT_FOUND.search(hop.text)
@@ -416,10 +434,10 @@ def summarise(target: Target, hop: Hop) -> Record:
     specific = _most_specific(hop.text) if target.kind == "ip" else {}
     merged: Fields = {**found, **specific}
     record.handle = _first(merged, "handle")
-    record.org = _first(merged, "org")
+    record.org = _first(merged, "orgname") or _first(merged, "org") or _first(merged, "descr")
     record.country = _first(merged, "country").upper()
     record.abuse = _first(merged, "abuse")
-    record.registry = rir_of(hop.server) or rir_of(_first(found, "source"))
+    record.registry = rir_of(known or hop.server) or rir_of(_first(found, "source"))
     if target.kind == "ip":
         record.name = _first(merged, "netname")
         record.start, record.end, record.cidrs = _span(_first(merged, "range"))
@@ -440,9 +458,9 @@ async def lookup(target: Target, options: Options) -> Record:
     usable = _usable(hops)
     if not usable:
         raise ProtocolError(server=hops[-1].server, reason="no record, only a referral")
-    record = summarise(target, usable[0])
+    record = summarise(target, usable[0], options.known(usable[0].server))
     for hop in usable[1:]:
-        more = summarise(target, hop)
+        more = summarise(target, hop, options.known(hop.server))
         if more.found and record.found:
             record.fill(more)
     record.servers = [hop.label(options.port) for hop in hops]
