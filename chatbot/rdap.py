@@ -43,6 +43,10 @@ KNOWN: Mapping[str, str] = {
 _REGISTRIES = {"domain": "dns", "asn": "asn"}
 
 
+# bootstrap URL -> (monotonic time fetched, services)
+_bootstrap_cache: dict[str, tuple[float, list[Any]]] = {}
+
+
 class NoService(LookupError):
     """No RDAP service is known for this target; port-43 WHOIS is the way."""
 
@@ -54,10 +58,8 @@ class Options:
     allow_private: bool = False
     max_bytes: int = MAX_BYTES
     known: Mapping[str, str] = field(default_factory=lambda: dict(KNOWN))
-
-
-# (url) -> (monotonic time fetched, services)
-_bootstrap_cache: dict[str, tuple[float, list[Any]]] = {}
+    # Shared by every lookup unless a caller (a test) brings its own.
+    cache: dict[str, tuple[float, list[Any]]] = field(default_factory=lambda: _bootstrap_cache)
 
 
 def _host(url: str) -> str:
@@ -111,7 +113,7 @@ async def _get(
 async def services(registry: str, options: Options) -> list[Any]:
     """The `services` of one bootstrap file (dns, ipv4, ipv6, asn), cached for hours."""
     url = urljoin(options.bootstrap_url.rstrip("/") + "/", f"{registry}.json")
-    cached = _bootstrap_cache.get(url)
+    cached = options.cache.get(url)
     if cached is not None and time.monotonic() - cached[0] < BOOTSTRAP_TTL_SECONDS:
         return cached[1]
     # The bootstrap is the operator's choice of trust anchor, like the WHOIS root.
@@ -122,7 +124,7 @@ async def services(registry: str, options: Options) -> list[Any]:
     entries = data.get("services") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise ProtocolError(server=_host(url), reason=f"{registry}.json has no services")
-    _bootstrap_cache[url] = (time.monotonic(), entries)
+    options.cache[url] = (time.monotonic(), entries)
     return entries
 
 
