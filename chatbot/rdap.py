@@ -325,6 +325,29 @@ def related_link(data: Mapping[str, Any]) -> str | None:
     return None
 
 
+def pretty(value: Any, indent: str = "", width: int = 96) -> list[str]:
+    """JSON lines for a chat: short objects and arrays on one line, vCards readable."""
+    flat = json.dumps(value, ensure_ascii=False)
+    if len(indent) + len(flat) <= width or not isinstance(value, dict | list) or not value:
+        return [indent + flat]
+    inner = indent + "  "
+    if isinstance(value, dict):
+        body = []
+        for key, item in value.items():
+            label = json.dumps(key, ensure_ascii=False) + ": "
+            lines = pretty(item, inner, width - len(label))
+            body.append([inner + label + lines[0].lstrip(), *lines[1:]])
+        opening, closing = "{", "}"
+    else:
+        body = [pretty(v, inner, width) for v in value]
+        opening, closing = "[", "]"
+    lines = [indent + opening]
+    for index, chunk in enumerate(body):
+        comma = "," if index < len(body) - 1 else ""
+        lines.extend([*chunk[:-1], chunk[-1] + comma])
+    return [*lines, indent + closing]
+
+
 def _path(target: Target) -> str:
     return {"domain": "domain", "ip": "ip", "asn": "autnum"}[target.kind] + "/" + target.query
 
@@ -344,7 +367,7 @@ async def lookup(target: Target, options: Options) -> Record:
             raise ProtocolError(server=hops[-1], reason="not an RDAP object")
         record = summarise(target, data, hops[-1])
         record.servers = hops
-        record.raw = json.dumps(data, indent=1, ensure_ascii=False).splitlines()
+        record.raw = pretty(data)
         link = related_link(data) if target.kind == "domain" else None
         # A thin registry publishes no registrant; the registrar's record may.
         if link and not (record.registrant_org or record.registrant_country):
@@ -365,5 +388,5 @@ async def _registrar(
     record.fill(summarise(target, data, hops[-1]))
     record.servers.extend(h for h in hops if h not in record.servers)
     record.raw += ["", f"# registrar record ({url})"]
-    record.raw += json.dumps(data, indent=1, ensure_ascii=False).splitlines()
+    record.raw += pretty(data)
     return []

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chatbot import whois
-from chatbot.errors import RateLimited, TargetRefused, Timeout
+from chatbot.errors import ConnectFailed, RateLimited, TargetRefused, Timeout
 from chatbot.registration import parse
 from tests.servers.whois import (
     RATE_LIMITED,
@@ -192,7 +192,7 @@ async def test_at_most_three_referrals(net: WhoisNet) -> None:
 async def test_slow_drip_hits_the_hop_timeout(net: WhoisNet) -> None:
     slow = await net.add(lambda host, port: WhoisServer(host, default=VERISIGN_GOOGLE, mode="drip"))
     started = time.monotonic()
-    with pytest.raises(Timeout, match="0.5 s"):
+    with pytest.raises(Timeout, match=r"0\.5 s"):
         await whois.lookup(
             parse("google.com"),
             whois.Options(server=slow.host, port=net.port, timeout=0.5, allow_private=True),
@@ -232,7 +232,7 @@ async def test_query_limit_exceeded_is_rate_limiting(net: WhoisNet) -> None:
 
 
 async def test_nothing_listening_is_connect_failed(net: WhoisNet) -> None:
-    with pytest.raises(Exception, match="Could not connect to 127.0.0.9"):
+    with pytest.raises(ConnectFailed, match=r"Could not connect to 127\.0\.0\.9:9"):
         await whois.lookup(
             parse("example.com"), whois.Options(server="127.0.0.9", port=9, allow_private=True)
         )

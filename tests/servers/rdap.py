@@ -203,7 +203,8 @@ def ip_network() -> dict[str, Any]:
                     [
                         "adr",
                         {
-                            "label": "1600 Amphitheatre Parkway\nMountain View\nCA\n94043\nUnited States"
+                            "label": "1600 Amphitheatre Parkway\nMountain View\nCA\n94043\n"
+                            "United States"
                         },
                         "text",
                         ["", "", "", "", "", "", ""],
