@@ -37,7 +37,7 @@ ACCEPT = {"Accept": "application/rdap+json, application/json;q=0.9"}
 
 # RDAP services IANA's dns.json does not list (ccTLDs need not register theirs).
 KNOWN: Mapping[str, str] = {
-    "de": "https://rdap.denic.de/",
+    "de": "https://rdap.denic.de/",  # DENIC's pilot service, https only
 }
 
 _REGISTRIES = {"domain": "dns", "asn": "asn"}

@@ -8,9 +8,10 @@ back to WHOIS where RDAP has no service or fails.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 import idna
 
 from chatbot import policy
-from chatbot.errors import ChatbotError, UsageError
+from chatbot.errors import ChatbotError, Timeout, UsageError
 from chatbot.reply import Part, Reply, code, context, text
 
 if TYPE_CHECKING:
@@ -117,15 +118,23 @@ def _domain(word: str, raw: bool) -> Target:
     name = re.split(r"[/?#]", name, maxsplit=1)[0]
     if re.fullmatch(r".+:\d+", name):
         name = name.rsplit(":", 1)[0]
-    try:
-        ascii_name = idna.encode(name, uts46=True).decode("ascii").lower()
-    except (idna.IDNAError, UnicodeError) as exc:
-        raise UsageError(f"{word} is not a domain name, address or AS number.") from exc
-    if "." not in ascii_name:
+    if name.isascii():
+        # Host labels such as _dmarc are fine: only the registrable part must be a name.
+        ascii_name = name.lower()
+    else:
+        try:
+            ascii_name = idna.encode(name, uts46=True).decode("ascii").lower()
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise UsageError(f"{word} is not a domain name, address or AS number.") from exc
+    if "." not in ascii_name.strip("."):
         raise UsageError(f"{word} is not a domain name, address or AS number.")
     registrable = _suffixes().privatesuffix(ascii_name)
     if registrable is None:
         raise UsageError(f"{ascii_name} is a public suffix; give a domain registered under it.")
+    try:
+        idna.encode(registrable)  # IDNA 2008: also rejects "exa_mple.com" and friends
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise UsageError(f"{word} is not a domain name, address or AS number.") from exc
     unicode_name = idna.decode(registrable)
     shown = registrable if unicode_name == registrable else f"{unicode_name} ({registrable})"
     return Target("domain", registrable, shown, raw)
@@ -225,6 +234,7 @@ _RIRS = {
     "apnic": "APNIC",
     "lacnic": "LACNIC",
     "afrinic": "AFRINIC",
+    "iana": "IANA",
 }
 
 
@@ -343,6 +353,7 @@ def render(target: Target, record: Record, today: date | None = None) -> Reply:
 class Options:
     rdap: rdap.Options
     whois: whois.Options
+    deadline: float = 9.5  # both protocols together, inside the command's deadline
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Options:
@@ -361,6 +372,8 @@ class Options:
                 deadline=settings.whois_deadline_seconds,
                 allow_private=settings.allow_private_targets,
             ),
+            # Leave the command room to render an answer before its own deadline.
+            deadline=max(settings.command_deadline_seconds - 0.5, 0.5),
         )
 
 
@@ -369,15 +382,24 @@ async def lookup(target: Target, options: Options) -> Record:
     # Imported here: rdap and whois build Records, so they import this module.
     from chatbot import rdap, whois
 
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    # RDAP may use most of the time, but WHOIS must keep a chance to answer.
+    rdap_budget = options.deadline * 0.6
     rdap_error: ChatbotError | None = None
     try:
-        return await rdap.lookup(target, options.rdap)
+        async with asyncio.timeout(rdap_budget):
+            return await rdap.lookup(target, options.rdap)
     except rdap.NoService:
         pass
     except ChatbotError as exc:
         rdap_error = exc
+    except TimeoutError:
+        rdap_error = Timeout(server="RDAP", seconds=rdap_budget)
+    left = options.deadline - (loop.time() - started)
+    whois_options = replace(options.whois, deadline=max(min(options.whois.deadline, left), 0.1))
     try:
-        record = await whois.lookup(target, options.whois)
+        record = await whois.lookup(target, whois_options)
     except ChatbotError as exc:
         if rdap_error is None:
             raise

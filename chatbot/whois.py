@@ -339,6 +339,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     # Not RPSL's "organisation:", which holds a handle (ORG-RIEN1-RIPE).
     "org": ("organization", "owner"),
     "descr": ("descr",),
+    "organisation": ("organisation",),  # IANA's name; RPSL's handle, hence the last resort
     "country": ("country",),
     "abuse": ("orgabuseemail", "abuse-mailbox", "orgtechemail"),
     "source": ("source",),
@@ -434,7 +435,10 @@ def summarise(target: Target, hop: Hop, known: str = "") -> Record:
     specific = _most_specific(hop.text) if target.kind == "ip" else {}
     merged: Fields = {**found, **specific}
     record.handle = _first(merged, "handle")
-    record.org = _first(merged, "orgname") or _first(merged, "org") or _first(merged, "descr")
+    record.org = next(
+        (_first(merged, k) for k in ("orgname", "org", "descr", "organisation") if merged.get(k)),
+        "",
+    )
     record.country = _first(merged, "country").upper()
     record.abuse = _first(merged, "abuse")
     record.registry = rir_of(known or hop.server) or rir_of(_first(found, "source"))

@@ -71,6 +71,16 @@ async def test_thin_registry_follows_related_link(world: RdapWorld) -> None:
     assert any("registrar record" in line for line in record.raw)
 
 
+async def test_unreadable_registrar_record_is_a_note(world: RdapWorld) -> None:
+    del world.registrar.routes["/rdap/domain/google.com"]
+    record = await rdap.lookup(parse("google.com"), options(world))
+    assert record.registrar == "MarkMonitor Inc." and record.registrant_org == ""
+    assert record.notes == [
+        f"The registrar's RDAP server {world.registrar.url.split('/')[2]} has no record of "
+        "google.com."
+    ]
+
+
 async def test_not_found(world: RdapWorld) -> None:
     record = await rdap.lookup(parse("nope.com"), options(world))
     assert record.found is False

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -29,6 +31,7 @@ from tests.servers.whois import World, whois_net, world
         ("日本語.jp", "domain", "xn--wgv71a119e.jp", "日本語.jp (xn--wgv71a119e.jp)"),
         ("www.xn--wgv71a119e.jp", "domain", "xn--wgv71a119e.jp", "日本語.jp (xn--wgv71a119e.jp)"),
         ("ハンバーガー.example.com", "domain", "example.com", "example.com"),
+        ("_dmarc.mail.example.com", "domain", "example.com", "example.com"),
         ("user@mail.example.org", "domain", "example.org", "example.org"),
         ("https://www.example.com:8443/path?q=1", "domain", "example.com", "example.com"),
         ("8.8.8.8", "ip", "8.8.8.8", "8.8.8.8"),
@@ -233,6 +236,17 @@ async def test_whois_where_rdap_is_rate_limited(
     record = await registration.lookup(parse("busy.com"), both(rdap_servers, whois_servers))
     assert record.protocol == "WHOIS" and record.found is False
     assert "rate limiting us" in record.notes[0]
+
+
+async def test_slow_rdap_leaves_whois_its_time(
+    rdap_servers: RdapWorld, whois_servers: World
+) -> None:
+    options = replace(both(rdap_servers, whois_servers), deadline=1.0)
+    started = time.monotonic()
+    record = await registration.lookup(parse("slow.com"), options)
+    assert time.monotonic() - started < 1.5
+    assert record.protocol == "WHOIS"
+    assert record.notes[0].endswith("No answer from RDAP within 0.6 s.")
 
 
 async def test_both_failing_says_both(rdap_servers: RdapWorld, whois_servers: World) -> None:

@@ -137,6 +137,15 @@ async def test_unknown_tld_at_iana_is_no_match(internet: World) -> None:
     assert record.servers == ["127.0.0.2"]
 
 
+async def test_iana_answers_for_special_ranges_itself(internet: World) -> None:
+    record = await whois.lookup(parse("10.1.2.3"), options(internet))
+    assert record.servers == ["127.0.0.2"]
+    assert (record.start, record.end, record.cidrs) == ("10.0.0.0", "10.255.255.255",
+                                                        ["10.0.0.0/8"])  # fmt: skip
+    assert record.org == "IANA - Private Use"
+    assert record.registry == "IANA"
+
+
 async def test_referral_to_private_address_is_refused(internet: World) -> None:
     # The root is the operator's and trusted; what it refers to is not.
     with pytest.raises(TargetRefused, match="loopback"):

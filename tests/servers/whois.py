@@ -186,6 +186,23 @@ source:       IANA
 
 """
 
+IANA_PRIVATE = """\
+% IANA WHOIS server
+% for more information on IANA, visit http://www.iana.org
+% This query returned 1 object
+
+inetnum:      10.0.0.0 - 10.255.255.255
+organisation: IANA - Private Use
+status:       RESERVED
+
+remarks:      Reserved for Private-Use Networks [RFC1918].
+remarks:      Complete registration details are found iniana-ipv4-special-registry
+
+changed:      1995-06
+source:       IANA
+
+"""
+
 IANA_NONE = """\
 % IANA WHOIS server
 % for more information on IANA, visit http://www.iana.org
@@ -576,6 +593,7 @@ async def world(net: WhoisNet) -> World:
                 "jprs.jp": fmt(IANA_JP, port),
                 "193.0.6.139": fmt(IANA_193, port),
                 "AS3333": fmt(IANA_193, port),
+                "10.1.2.3": IANA_PRIVATE,
                 "denic.de": f"refer:        {names['denic']}\n\ndomain:       DE\n",
                 "nic-frei.de": f"refer:        {names['denic']}\n\ndomain:       DE\n",
             },
