@@ -230,6 +230,10 @@ def _country(entity: Mapping[str, Any]) -> str:
             return cc.upper()
         if isinstance(value, list) and len(value) >= 7 and _published(value[6]):
             return _published(value[6])
+        label = params.get("label")
+        if isinstance(label, str) and label.strip():
+            # ARIN writes only a label; its last line is the country's name.
+            return _published(label.strip().splitlines()[-1])
     return ""
 
 

@@ -101,6 +101,7 @@ async def test_ip_network(world: RdapWorld) -> None:
     assert (record.start, record.end, record.cidrs) == ("8.8.8.0", "8.8.8.255", ["8.8.8.0/24"])
     assert record.name == "GOGL"
     assert record.org == "Google LLC"
+    assert record.country == "United States"  # from the address label, as ARIN writes it
     assert record.abuse == "network-abuse@google.com"
     assert record.registry == "ARIN"
 
