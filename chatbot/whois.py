@@ -405,6 +405,13 @@ def _most_specific(text: str) -> Fields:
     return best[1] if best else {}
 
 
+def epp_status(code: str) -> str:
+    """An EPP status as RDAP writes it (RFC 8056): clientHold -> client hold, ok -> active."""
+    if code.lower() == "ok":
+        return "active"
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", code).lower()
+
+
 def summarise(target: Target, hop: Hop, known: str = "") -> Record:
     found = fields(hop.text)
     record = Record(kind=target.kind, protocol="WHOIS")
@@ -415,7 +422,7 @@ def summarise(target: Target, hop: Hop, known: str = "") -> Record:
         record.changed = when(_first(found, "changed"))
         record.expires = when(_first(found, "expires"))
         record.statuses = list(
-            dict.fromkeys(v.split()[0] for v in found.get("status", []) if v.split())
+            dict.fromkeys(epp_status(v.split()[0]) for v in found.get("status", []) if v.split())
         )
         record.nameservers = list(
             dict.fromkeys(

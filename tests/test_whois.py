@@ -60,7 +60,7 @@ async def test_thin_registry_then_registrar(internet: World) -> None:
     assert record.created is not None and str(record.created) == "1997-09-15"
     assert record.expires is not None and str(record.expires) == "2028-09-14"
     assert record.changed is not None and str(record.changed) == "2019-09-09"
-    assert "serverTransferProhibited" in record.statuses
+    assert "server transfer prohibited" in record.statuses  # as RDAP writes it
     assert record.nameservers == ["ns1.google.com", "ns2.google.com", "ns3.google.com",
                                   "ns4.google.com"]  # fmt: skip
     assert record.dnssec is False
@@ -83,7 +83,7 @@ async def test_jprs_gets_slash_e_and_answers_in_english(internet: World) -> None
     assert record.registrant_org == "Japan Registry Services Co., Ltd."
     assert str(record.created) == "2001-05-08"
     assert str(record.expires) == "2027-05-31"
-    assert record.statuses == ["Active"]
+    assert record.statuses == ["active"]
     assert record.nameservers[0] == "ns1.jprs.co.jp"
     assert record.dnssec is False  # an empty [Signing Key]
 
@@ -254,6 +254,13 @@ def test_decode_charsets() -> None:
     korean = "등록인: 한국인터넷진흥원"
     assert whois.decode(korean.encode("euc-kr"), "whois.kr") == korean
     assert whois.decode("Société".encode("latin-1"), "whois.example") == "Société"
+
+
+def test_epp_status_reads_like_rdap() -> None:
+    assert whois.epp_status("clientTransferProhibited") == "client transfer prohibited"
+    assert whois.epp_status("ok") == "active"
+    assert whois.epp_status("pendingDelete") == "pending delete"
+    assert whois.epp_status("connect") == "connect"
 
 
 def test_referral_parsing() -> None:
