@@ -240,6 +240,13 @@ async def test_query_limit_exceeded_is_rate_limiting(net: WhoisNet) -> None:
         )
 
 
+async def test_rate_limited_registrar_keeps_the_registry_record(internet: World) -> None:
+    internet.registrar.answers["google.com"] = RATE_LIMITED
+    record = await whois.lookup(parse("google.com"), options(internet))
+    assert record.registrar == "MarkMonitor Inc." and record.registrant_org == ""
+    assert record.notes == ["127.0.0.4 is rate limiting us; try again in a minute."]
+
+
 async def test_nothing_listening_is_connect_failed(net: WhoisNet) -> None:
     with pytest.raises(ConnectFailed, match=r"Could not connect to 127\.0\.0\.9:9"):
         await whois.lookup(

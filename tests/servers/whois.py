@@ -30,6 +30,7 @@ class WhoisServer:
     queries: list[str] = field(default_factory=list)
     sent: int = 0
     _server: asyncio.Server | None = None
+    _handlers: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self, port: int) -> int:
         self._server = await asyncio.start_server(self._handle, self.host, port)
@@ -38,9 +39,15 @@ class WhoisServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
+            for task in self._handlers:
+                task.cancel()
+            await asyncio.gather(*self._handlers, return_exceptions=True)
             await self._server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
         try:
             line = await asyncio.wait_for(reader.readline(), 5)
             query = line.decode("utf-8").rstrip("\r\n")
@@ -64,7 +71,12 @@ class WhoisServer:
                 self.sent += len(body)
         except (OSError, TimeoutError, asyncio.IncompleteReadError):
             pass  # the client hung up early, as it should on floods and timeouts
+        except asyncio.CancelledError:
+            # Closing the server mid-drip; Python 3.11's stream callback would log
+            # a cancelled handler as an error, so it ends quietly instead.
+            pass
         finally:
+            self._handlers.discard(task)
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
