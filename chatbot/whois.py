@@ -254,6 +254,7 @@ async def chain(target: Target, options: Options) -> tuple[list[Hop], list[str]]
     except TimeoutError as exc:
         if not hops:
             raise Timeout(server=options.server, seconds=options.deadline) from exc
+        refused = Timeout(server=server, seconds=options.deadline)
         notes.append(f"Stopped at the {options.deadline:g} s deadline; {server} did not finish.")
         hops[-1].via = ""
     if refused is not None and not _usable(hops):
@@ -348,9 +349,15 @@ _KEY_OF = {alias: key for key, aliases in KEYS.items() for alias in aliases}
 
 
 def fields(text: str) -> Fields:
+    """Known keys and their values, from `Key: value` lines, `[Key] value` (JPRS) and
+    indented blocks under an empty `Key:` (Nominet and other ccTLDs)."""
     found: Fields = {}
+    block: tuple[str, int] | None = None  # the key whose values follow, indented
     for line in text.splitlines():
         stripped = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if block and (not stripped or indent <= block[1]):
+            block = None
         if stripped.startswith(("%", "#", ">>>")):
             abuse = _ABUSE_COMMENT.search(stripped)
             if abuse:
@@ -358,12 +365,16 @@ def fields(text: str) -> Fields:
             continue
         match = _LINE.match(line)
         if not match:
+            if block and stripped:
+                found.setdefault(block[0], []).append(stripped)
             continue
         name = " ".join((match["k1"] or match["k2"]).lower().split())
-        value = (match["v1"] if match["k1"] else match["v2"]) or ""
+        value = ((match["v1"] if match["k1"] else match["v2"]) or "").strip()
         key = _KEY_OF.get(name)
         if key:
-            found.setdefault(key, []).append(value.strip())
+            found.setdefault(key, []).append(value)
+            if not value and match["k2"]:
+                block = (key, indent)
     return found
 
 

@@ -263,6 +263,47 @@ def test_decode_charsets() -> None:
     assert whois.decode("Société".encode("latin-1"), "whois.example") == "Société"
 
 
+NOMINET = """
+    Domain name:
+        google.co.uk
+
+    Registrant:
+        Google LLC
+
+    Registrar:
+        Markmonitor Inc. t/a MarkMonitor Inc. [Tag = MARKMONITOR]
+        URL: http://www.markmonitor.com
+
+    Relevant dates:
+        Registered on: 14-Feb-1999
+        Expiry date:  14-Feb-2027
+        Last updated:  13-Jan-2026
+
+    Registration status:
+        Registered until expiry date.
+
+    Name servers:
+        ns1.google.com
+        ns2.google.com
+        ns3.google.com   2001:4860:4802:36::a
+
+    WHOIS lookup made at 23:42:27 28-Nov-2026
+"""
+
+
+def test_indented_blocks_nominet() -> None:
+    hop = whois.Hop("whois.nic.uk", 43, "google.co.uk", NOMINET)
+    record = whois.summarise(parse("google.co.uk"), hop)
+    assert record.registrant_org == "Google LLC"
+    assert record.registrar == "Markmonitor Inc. t/a MarkMonitor Inc. [Tag = MARKMONITOR]"
+    assert (str(record.created), str(record.expires), str(record.changed)) == (
+        "1999-02-14",
+        "2027-02-14",
+        "2026-01-13",
+    )
+    assert record.nameservers == ["ns1.google.com", "ns2.google.com", "ns3.google.com"]
+
+
 def test_epp_status_reads_like_rdap() -> None:
     assert whois.epp_status("clientTransferProhibited") == "client transfer prohibited"
     assert whois.epp_status("ok") == "active"
