@@ -131,6 +131,8 @@ def _domain(word: str, raw: bool) -> Target:
     registrable = _suffixes().privatesuffix(ascii_name)
     if registrable is None:
         raise UsageError(f"{ascii_name} is a public suffix; give a domain registered under it.")
+    if registrable.rsplit(".", 1)[-1].isdigit():
+        raise UsageError(f"{word} is not a domain name, address or AS number.")
     try:
         idna.encode(registrable)  # IDNA 2008: also rejects "exa_mple.com" and friends
     except (idna.IDNAError, UnicodeError) as exc:
@@ -296,6 +298,7 @@ def render(target: Target, record: Record, today: date | None = None) -> Reply:
                 ("Name servers", ", ".join(record.nameservers)),
                 ("DNSSEC", dnssec),
                 ("Registrant", registrant),
+                ("Abuse", record.abuse),
             ]
         )
         parts.append(text(f"*{target.shown}*\n{body}" if body else f"*{target.shown}*"))

@@ -102,6 +102,8 @@ def rewrite(server: str, target: Target) -> str:
             return f"{target.query}/e"  # English instead of ISO-2022-JP Japanese
         if host == "whois.denic.de":
             return f"-T dn,ace {target.query}"  # A-label answers, not only status
+        if host == "whois.verisign-grs.com":
+            return f"domain {target.query}"  # only the domain, not name servers like it
         return target.query
     if host == "whois.arin.net":
         return f"{'n' if target.kind == 'ip' else 'a'} + {target.query}"
@@ -342,7 +344,12 @@ KEYS: dict[str, tuple[str, ...]] = {
     "descr": ("descr",),
     "organisation": ("organisation",),  # IANA's name; RPSL's handle, hence the last resort
     "country": ("country",),
-    "abuse": ("orgabuseemail", "abuse-mailbox", "orgtechemail"),
+    "abuse": (
+        "orgabuseemail",
+        "abuse-mailbox",
+        "orgtechemail",
+        "registrar abuse contact email",
+    ),
     "source": ("source",),
 }
 _KEY_OF = {alias: key for key, aliases in KEYS.items() for alias in aliases}
@@ -445,6 +452,7 @@ def summarise(target: Target, hop: Hop, known: str = "") -> Record:
             record.dnssec = bool(value) and not value.startswith(("unsigned", "no", "inactive"))
         # JPRS's .co.jp style names the holder "Organization".
         record.registrant_org = _first(found, "registrant_org") or _first(found, "org")
+        record.abuse = _first(found, "abuse")
         record.registrant_country = _first(found, "registrant_country")
         record.found = bool(record.registrar or record.created or record.nameservers) or not (
             _NOT_FOUND.search(hop.text)

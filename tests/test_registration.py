@@ -77,6 +77,7 @@ def test_parse_raw_flag() -> None:
         ("AS4294967296", "not an AS number"),
         ("10.0.0.0/33", "not an address block"),
         ("exa_mple!.com", "not a domain name"),
+        ("8.8", "not a domain name"),
     ],
 )
 def test_parse_refuses(typed: str, message: str) -> None:

@@ -615,7 +615,7 @@ async def world(net: WhoisNet) -> World:
     registry = await net.add(
         lambda host, port: WhoisServer(
             host,
-            {"google.com": fmt(VERISIGN_GOOGLE, port)},
+            {"domain google.com": fmt(VERISIGN_GOOGLE, port)},
             default=fmt(VERISIGN_NO_MATCH, port, query="NOPE.COM"),
         )
     )
