@@ -155,6 +155,17 @@ async def test_bootstrap_cached(world: RdapWorld) -> None:
     assert world.bootstrap.paths == ["/dns.json", "/ipv4.json"]
 
 
+async def test_bootstrap_fetched_again_after_hours(world: RdapWorld) -> None:
+    settings = options(world)
+    await rdap.lookup(parse("example.com"), settings)
+    url = world.bootstrap.url + "dns.json"
+    fetched, services = settings.cache[url]
+    settings.cache[url] = (fetched - rdap.BOOTSTRAP_TTL_SECONDS - 1, services)
+    await rdap.lookup(parse("example.com"), settings)
+    assert world.bootstrap.paths == ["/dns.json", "/dns.json"]
+    assert rdap.BOOTSTRAP_TTL_SECONDS >= 3600
+
+
 async def test_plain_http_only_with_private_targets_allowed(world: RdapWorld) -> None:
     # The bootstrap (operator's) is trusted; the http service it names is not usable.
     with pytest.raises(rdap.NoService):
