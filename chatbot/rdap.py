@@ -171,7 +171,7 @@ def _match(target: Target, entries: list[Any], known: Mapping[str, str]) -> list
                 continue
             if (
                 network.version == wanted.version
-                and wanted.subnet_of(network)  # type: ignore[arg-type]
+                and wanted.subnet_of(network)  # type: ignore[arg-type]  # same version, checked above
                 and network.prefixlen > best[0]
             ):
                 best = (network.prefixlen, urls)

@@ -135,17 +135,20 @@ def _host_port(value: str) -> tuple[str, int | None] | None:
 
 def referral(text: str) -> tuple[str, int | None, Via] | None:
     """The next server to ask, as `whois` would choose it."""
-    for pattern, via in ((_REFER, "refer"), (_REGISTRAR, "registrar")):
+    patterns: tuple[tuple[re.Pattern[str], Via], ...] = (
+        (_REFER, "refer"),
+        (_REGISTRAR, "registrar"),
+    )
+    for pattern, via in patterns:
         match = pattern.search(text)
-        if match:
-            found = _host_port(match.group(1))
-            if found:
-                return (*found, via)  # type: ignore[return-value]
+        found = _host_port(match.group(1)) if match else None
+        if found:
+            return found[0], found[1], via
     # ARIN can list several; the last is the most specific.
     for value in reversed(_REFERRAL.findall(text)):
         found = _host_port(value)
-        if found and "://" in value and value.lower().startswith("whois://"):
-            return (*found, "referralserver")
+        if found and value.lower().startswith("whois://"):
+            return found[0], found[1], "referralserver"
     return None
 
 
