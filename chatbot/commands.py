@@ -74,6 +74,12 @@ async def _dig(invocation: Invocation, settings: Settings) -> Reply:
     return await dig.run(invocation.text, dig.Options.from_settings(settings))
 
 
+async def _whois(invocation: Invocation, settings: Settings) -> Reply:
+    from chatbot import registration
+
+    return await registration.run(invocation.text, registration.Options.from_settings(settings))
+
+
 COMMANDS: dict[str, Command] = {
     command.name: command
     for command in (
@@ -98,6 +104,21 @@ COMMANDS: dict[str, Command] = {
                 "日本語.jp NS +tcp",
             ),
             run=_dig,
+        ),
+        Command(
+            name="whois",
+            description="Who registered a domain, IP network or AS number (RDAP, then WHOIS).",
+            usage_hint="domain | address[/prefix] | AS number [+raw]",
+            examples=(
+                "example.com",
+                "www.example.co.uk",
+                "日本語.jp",
+                "8.8.8.8",
+                "2001:db8::/32",
+                "AS15169",
+                "example.com +raw",
+            ),
+            run=_whois,
         ),
     )
 }

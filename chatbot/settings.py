@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     google_cloud_project: str = Field(
         default="", validation_alias=AliasChoices("GOOGLE_CLOUD_PROJECT", "google_cloud_project")
     )
+    rdap_bootstrap_url: str = "https://data.iana.org/rdap/"
+    rdap_timeout_seconds: float = Field(default=4.0, gt=0)
+    whois_server: str = "whois.iana.org"
+    whois_port: int = Field(default=43, ge=1, le=65535)
+    whois_timeout_seconds: float = Field(default=4.0, gt=0)
+    whois_deadline_seconds: float = Field(default=8.0, gt=0)
 
     @field_validator("response_url_prefixes", "dns_resolvers", mode="before")
     @classmethod

@@ -1,0 +1,396 @@
+"""RDAP (RFCs 7480, 9082, 9083, 9224): find the service in IANA's bootstrap, ask it, read it.
+
+The bootstrap files come from the operator-configured base URL and are
+trusted; every RDAP server they name, every redirect and every `related`
+link passes the address policy and must be https unless private targets are
+allowed (tests, labs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from chatbot import policy
+from chatbot.errors import (
+    ChatbotError,
+    ConnectFailed,
+    ProtocolError,
+    RateLimited,
+    TargetRefused,
+    Timeout,
+)
+from chatbot.registration import MAX_BYTES, Record, Target, network_span, rir_of, when
+
+BOOTSTRAP_TTL_SECONDS = 6 * 3600
+BOOTSTRAP_MAX_BYTES = 4 * 1024 * 1024  # dns.json is a few hundred KB and growing
+MAX_REDIRECTS = 5
+ACCEPT = {"Accept": "application/rdap+json, application/json;q=0.9"}
+
+# RDAP services IANA's dns.json does not list (ccTLDs need not register theirs).
+KNOWN: Mapping[str, str] = {
+    "de": "https://rdap.denic.de/",  # DENIC's pilot service, https only
+}
+
+_REGISTRIES = {"domain": "dns", "asn": "asn"}
+
+
+# bootstrap URL -> (monotonic time fetched, services)
+_bootstrap_cache: dict[str, tuple[float, list[Any]]] = {}
+
+
+class NoService(LookupError):
+    """No RDAP service is known for this target; port-43 WHOIS is the way."""
+
+
+@dataclass(frozen=True)
+class Options:
+    bootstrap_url: str = "https://data.iana.org/rdap/"
+    timeout: float = 4.0
+    allow_private: bool = False
+    max_bytes: int = MAX_BYTES
+    known: Mapping[str, str] = field(default_factory=lambda: dict(KNOWN))
+    # Shared by every lookup unless a caller (a test) brings its own.
+    cache: dict[str, tuple[float, list[Any]]] = field(default_factory=lambda: _bootstrap_cache)
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc or url
+
+
+async def _get(
+    client: httpx.AsyncClient, url: str, *, options: Options, trusted: bool, hops: list[str]
+) -> Any | None:
+    """GET one JSON document, following redirects by hand so each hop is checked; 404 is None."""
+    for _ in range(MAX_REDIRECTS + 1):
+        scheme = urlsplit(url).scheme
+        if scheme != "https" and not (trusted or options.allow_private):
+            raise TargetRefused("{target} is not https, which I may not contact.", target=url)
+        host = _host(url)
+        hops.append(host)
+        try:
+            async with asyncio.timeout(options.timeout), client.stream("GET", url) as response:
+                if response.is_redirect and "location" in response.headers:
+                    url = urljoin(url, response.headers["location"])
+                    continue
+                if response.status_code == 404:
+                    return None
+                if response.status_code == 429:
+                    raise RateLimited(server=host)
+                if response.status_code >= 400:
+                    raise ProtocolError(server=host, reason=f"HTTP {response.status_code}")
+                cap = BOOTSTRAP_MAX_BYTES if trusted else options.max_bytes
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > cap:
+                        raise ProtocolError(
+                            server=host, reason=f"an answer larger than {cap // 1024} KB"
+                        )
+        except TimeoutError as exc:
+            raise Timeout(server=host, seconds=options.timeout) from exc
+        except httpx.TimeoutException as exc:
+            raise Timeout(server=host, seconds=options.timeout) from exc
+        except httpx.ConnectError as exc:
+            raise ConnectFailed(server=host, reason=str(exc) or type(exc).__name__) from exc
+        except httpx.HTTPError as exc:
+            raise ProtocolError(server=host, reason=str(exc) or type(exc).__name__) from exc
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise ProtocolError(server=host, reason="not JSON") from exc
+    raise ProtocolError(server=_host(url), reason=f"more than {MAX_REDIRECTS} redirects")
+
+
+async def services(registry: str, options: Options) -> list[Any]:
+    """The `services` of one bootstrap file (dns, ipv4, ipv6, asn), cached for hours."""
+    url = urljoin(options.bootstrap_url.rstrip("/") + "/", f"{registry}.json")
+    cached = options.cache.get(url)
+    if cached is not None and time.monotonic() - cached[0] < BOOTSTRAP_TTL_SECONDS:
+        return cached[1]
+    # The bootstrap is the operator's choice of trust anchor, like the WHOIS root.
+    async with policy.guarded_client(
+        allow_private=True, timeout=options.timeout, headers=ACCEPT
+    ) as client:
+        data = await _get(client, url, options=options, trusted=True, hops=[])
+    entries = data.get("services") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise ProtocolError(server=_host(url), reason=f"{registry}.json has no services")
+    options.cache[url] = (time.monotonic(), entries)
+    return entries
+
+
+def _entries(entries: list[Any]) -> list[tuple[list[str], list[str]]]:
+    good = []
+    for entry in entries:
+        if (
+            isinstance(entry, list)
+            and len(entry) >= 2
+            and all(isinstance(x, list) for x in entry[-2:])
+        ):
+            keys, urls = entry[-2], entry[-1]
+            good.append(([str(k) for k in keys], [str(u) for u in urls]))
+    return good
+
+
+def _match(target: Target, entries: list[Any], known: Mapping[str, str]) -> list[str]:
+    """The base URLs of the most specific bootstrap entry for the target."""
+    parsed = _entries(entries)
+    if target.kind == "domain":
+        labels = target.query.split(".")
+        for i in range(len(labels)):
+            suffix = ".".join(labels[i:])
+            for keys, urls in parsed:
+                if suffix in (k.lower() for k in keys):
+                    return urls
+        tld = labels[-1]
+        return [known[tld]] if tld in known else []
+    if target.kind == "asn":
+        number = int(target.query)
+        for keys, urls in parsed:
+            for key in keys:
+                low, _, high = key.partition("-")
+                if low.isdigit() and int(low) <= number <= int(high or low):
+                    return urls
+        return []
+    wanted = ipaddress.ip_network(target.query, strict=False)
+    best: tuple[int, list[str]] = (-1, [])
+    for keys, urls in parsed:
+        for key in keys:
+            try:
+                network = ipaddress.ip_network(key, strict=False)
+            except ValueError:
+                continue
+            if (
+                network.version == wanted.version
+                and wanted.subnet_of(network)  # type: ignore[arg-type]  # same version, checked above
+                and network.prefixlen > best[0]
+            ):
+                best = (network.prefixlen, urls)
+    return best[1]
+
+
+async def service_url(target: Target, options: Options) -> str:
+    if target.kind == "ip":
+        registry = "ipv6" if ":" in target.query else "ipv4"
+    else:
+        registry = _REGISTRIES[target.kind]
+    urls = _match(target, await services(registry, options), options.known)
+    usable = [u for u in urls if u.startswith("https://")]
+    if options.allow_private:
+        usable += [u for u in urls if u.startswith("http://")]
+    if not usable:
+        raise NoService(target.query)
+    return usable[0]
+
+
+# --- reading RFC 9083 JSON --------------------------------------------------
+
+
+def _vcard(entity: Mapping[str, Any]) -> dict[str, list[tuple[dict[str, Any], Any]]]:
+    props: dict[str, list[tuple[dict[str, Any], Any]]] = {}
+    card = entity.get("vcardArray")
+    if isinstance(card, list) and len(card) == 2 and isinstance(card[1], list):
+        for prop in card[1]:
+            if isinstance(prop, list) and len(prop) >= 4 and isinstance(prop[0], str):
+                params = prop[1] if isinstance(prop[1], dict) else {}
+                props.setdefault(prop[0].lower(), []).append((params, prop[3]))
+    return props
+
+
+def _published(value: Any) -> str:
+    """A vCard value as text, or '' where it is redacted (RFC 9537 registries write words)."""
+    if isinstance(value, list):
+        value = " ".join(str(v) for v in value if v)
+    value = str(value or "").strip()
+    return "" if "redacted" in value.lower() or "privacy" in value.lower() else value
+
+
+def _name(entity: Mapping[str, Any]) -> str:
+    props = _vcard(entity)
+    for key in ("org", "fn"):
+        for _, value in props.get(key, []):
+            if _published(value):
+                return _published(value)
+    return ""
+
+
+def _country(entity: Mapping[str, Any]) -> str:
+    for params, value in _vcard(entity).get("adr", []):
+        cc = params.get("cc")
+        if isinstance(cc, str) and cc:
+            return cc.upper()
+        if isinstance(value, list) and len(value) >= 7 and _published(value[6]):
+            return _published(value[6])
+        label = params.get("label")
+        if isinstance(label, str) and label.strip():
+            # ARIN writes only a label; its last line is the country's name.
+            return _published(label.strip().splitlines()[-1])
+    return ""
+
+
+def _email(entity: Mapping[str, Any]) -> str:
+    return next((_published(v) for _, v in _vcard(entity).get("email", []) if _published(v)), "")
+
+
+def _with_role(entities: Any, role: str) -> list[Mapping[str, Any]]:
+    """Entities having `role`, searched depth first (abuse contacts nest in registrars)."""
+    found: list[Mapping[str, Any]] = []
+    for entity in entities if isinstance(entities, list) else []:
+        if not isinstance(entity, dict):
+            continue
+        roles = entity.get("roles")
+        if isinstance(roles, list) and role in roles:
+            found.append(entity)
+        found.extend(_with_role(entity.get("entities"), role))
+    return found
+
+
+def _events(data: Mapping[str, Any], record: Record) -> None:
+    for event in data.get("events") or []:
+        if not isinstance(event, dict):
+            continue
+        action, date = str(event.get("eventAction", "")).lower(), str(event.get("eventDate", ""))
+        if action == "registration":
+            record.created = when(date)
+        elif action in ("last changed", "last update"):
+            record.changed = when(date)
+        elif action == "expiration":
+            record.expires = when(date)
+
+
+def summarise(target: Target, data: Mapping[str, Any], server: str) -> Record:
+    """A Record from one RFC 9083 object (domain, ip network or autnum)."""
+    record = Record(kind=target.kind, protocol="RDAP")
+    record.handle = str(data.get("handle") or "")
+    entities = data.get("entities")
+    _events(data, record)
+    status = data.get("status")
+    record.statuses = [str(s) for s in status] if isinstance(status, list) else []
+    abuse = _with_role(entities, "abuse")
+    record.abuse = next((_email(e) for e in abuse if _email(e)), "")
+    registrant = _with_role(entities, "registrant")
+    if target.kind == "domain":
+        record.name = str(data.get("ldhName") or target.query).lower()
+        registrar = _with_role(entities, "registrar")
+        record.registrar = next((_name(e) for e in registrar if _name(e)), "")
+        record.nameservers = [
+            str(ns.get("ldhName", "")).lower().rstrip(".")
+            for ns in data.get("nameservers") or []
+            if isinstance(ns, dict) and ns.get("ldhName")
+        ]
+        secure = data.get("secureDNS")
+        if isinstance(secure, dict) and "delegationSigned" in secure:
+            record.dnssec = bool(secure["delegationSigned"])
+        record.registrant_org = next((_name(e) for e in registrant if _name(e)), "")
+        record.registrant_country = next((_country(e) for e in registrant if _country(e)), "")
+        return record
+    record.name = str(data.get("name") or "")
+    record.country = str(data.get("country") or "")
+    owners = registrant or _with_role(entities, "administrative")
+    record.org = next((_name(e) for e in owners if _name(e)), "")
+    record.registry = rir_of(str(data.get("port43") or "")) or rir_of(server)
+    if target.kind == "ip":
+        record.start = str(data.get("startAddress") or "")
+        record.end = str(data.get("endAddress") or "")
+        for cidr in data.get("cidr0_cidrs") or []:
+            if isinstance(cidr, dict):
+                prefix = cidr.get("v4prefix") or cidr.get("v6prefix")
+                if prefix and cidr.get("length") is not None:
+                    record.cidrs.append(f"{prefix}/{cidr['length']}")
+        network_span(record)
+    else:
+        start, end = data.get("startAutnum"), data.get("endAutnum")
+        if start is not None and end is not None and start != end:
+            record.handle = record.handle or f"AS{start}-AS{end}"
+    if not record.country:
+        record.country = next((_country(e) for e in owners if _country(e)), "")
+    return record
+
+
+def related_link(data: Mapping[str, Any]) -> str | None:
+    """The registrar's RDAP URL for this domain, as a registry's record links it."""
+    for link in data.get("links") or []:
+        if (
+            isinstance(link, dict)
+            and link.get("rel") == "related"
+            and "rdap" in str(link.get("type", "application/rdap+json"))
+            and "/domain/" in str(link.get("href", "")).lower()
+        ):
+            return str(link["href"])
+    return None
+
+
+def pretty(value: Any, indent: str = "", width: int = 96) -> list[str]:
+    """JSON lines for a chat: short objects and arrays on one line, vCards readable."""
+    flat = json.dumps(value, ensure_ascii=False)
+    if len(indent) + len(flat) <= width or not isinstance(value, dict | list) or not value:
+        return [indent + flat]
+    inner = indent + "  "
+    if isinstance(value, dict):
+        body = []
+        for key, item in value.items():
+            label = json.dumps(key, ensure_ascii=False) + ": "
+            lines = pretty(item, inner, width - len(label))
+            body.append([inner + label + lines[0].lstrip(), *lines[1:]])
+        opening, closing = "{", "}"
+    else:
+        body = [pretty(v, inner, width) for v in value]
+        opening, closing = "[", "]"
+    lines = [indent + opening]
+    for index, chunk in enumerate(body):
+        comma = "," if index < len(body) - 1 else ""
+        lines.extend([*chunk[:-1], chunk[-1] + comma])
+    return [*lines, indent + closing]
+
+
+def _path(target: Target) -> str:
+    return {"domain": "domain", "ip": "ip", "asn": "autnum"}[target.kind] + "/" + target.query
+
+
+async def lookup(target: Target, options: Options) -> Record:
+    """Ask the RDAP service for the target; raises NoService when there is none."""
+    base = await service_url(target, options)
+    url = urljoin(base.rstrip("/") + "/", _path(target))
+    hops: list[str] = []
+    async with policy.guarded_client(
+        allow_private=options.allow_private, timeout=options.timeout, headers=ACCEPT
+    ) as client:
+        data = await _get(client, url, options=options, trusted=False, hops=hops)
+        if data is None:
+            return Record(kind=target.kind, protocol="RDAP", servers=hops, found=False)
+        if not isinstance(data, dict):
+            raise ProtocolError(server=hops[-1], reason="not an RDAP object")
+        record = summarise(target, data, hops[-1])
+        record.servers = hops
+        record.raw = pretty(data)
+        link = related_link(data) if target.kind == "domain" else None
+        # A thin registry publishes no registrant; the registrar's record may.
+        if link and not (record.registrant_org or record.registrant_country):
+            record.notes.extend(await _registrar(client, target, link, options, record))
+    return record
+
+
+async def _registrar(
+    client: httpx.AsyncClient, target: Target, url: str, options: Options, record: Record
+) -> list[str]:
+    hops: list[str] = []
+    try:
+        data = await _get(client, url, options=options, trusted=False, hops=hops)
+    except ChatbotError as exc:
+        return [f"The registrar's RDAP record was not read: {exc.message}"]
+    if not isinstance(data, dict):
+        return [f"The registrar's RDAP server {_host(url)} has no record of {target.query}."]
+    record.fill(summarise(target, data, hops[-1]))
+    record.servers.extend(h for h in hops if h not in record.servers)
+    record.raw += ["", f"# registrar record ({url})"]
+    record.raw += pretty(data)
+    return []
