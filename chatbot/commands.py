@@ -74,6 +74,12 @@ async def _dig(invocation: Invocation, settings: Settings) -> Reply:
     return await dig.run(invocation.text, dig.Options.from_settings(settings))
 
 
+async def _tls(invocation: Invocation, settings: Settings) -> Reply:
+    from chatbot import tls
+
+    return await tls.run(invocation.text, tls.Options.from_settings(settings))
+
+
 COMMANDS: dict[str, Command] = {
     command.name: command
     for command in (
@@ -98,6 +104,19 @@ COMMANDS: dict[str, Command] = {
                 "日本語.jp NS +tcp",
             ),
             run=_dig,
+        ),
+        Command(
+            name="tls",
+            description="Check a server's TLS certificate, like openssl s_client, and say why.",
+            usage_hint="host[:port] | https://url | [ipv6]:port [--sni name] [+protocols]",
+            examples=(
+                "example.com",
+                "example.com:8443",
+                "https://example.com/login",
+                "[2001:db8::1]:443 --sni example.com",
+                "bücher.example +protocols",
+            ),
+            run=_tls,
         ),
     )
 }

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     dns_timeout_seconds: float = Field(default=2.0, gt=0)
     command_deadline_seconds: float = Field(default=10.0, gt=0)
     allow_private_targets: bool = False
+    tls_ca_file: str | None = None
+    tls_connect_timeout_seconds: float = Field(default=3.0, gt=0)
+    tls_handshake_timeout_seconds: float = Field(default=5.0, gt=0)
 
     @field_validator("response_url_prefixes", "dns_resolvers", mode="before")
     @classmethod
