@@ -195,7 +195,7 @@ def completes_chain(
         x509.IPAddress(ipaddress.ip_address(own[0])) if _is_ip(own[0]) else x509.DNSName(own[0])
     )
     moment = min(max(now, leaf.not_valid_before_utc), leaf.not_valid_after_utc)
-    ee_policy = v.ExtensionPolicy.webpki_defaults_ee().may_be_present(
+    ee_policy = v.ExtensionPolicy.webpki_defaults_ee().require_present(
         x509.SubjectAlternativeName, v.Criticality.AGNOSTIC, None
     )
     verifier = (

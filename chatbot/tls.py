@@ -19,6 +19,7 @@ import socket
 import ssl
 import time
 import urllib.parse
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -222,7 +223,10 @@ def _unverified_context(version: ssl.TLSVersion | None = None) -> ssl.SSLContext
     # To report on a weak certificate or an old protocol we must first accept it.
     context.set_ciphers("ALL:@SECLEVEL=0")
     if version is not None:
-        context.minimum_version = context.maximum_version = version
+        with warnings.catch_warnings():
+            # TLS 1.0 and 1.1 are deprecated, which is exactly what the probe reports.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = context.maximum_version = version
     else:
         context.set_alpn_protocols(ALPN)
     return context
