@@ -320,13 +320,31 @@ async def _handshake(
     return ssl_object, writer, (time.perf_counter() - started) * 1000
 
 
-async def _close(writer: asyncio.StreamWriter) -> None:
-    writer.close()
+_closing: set[asyncio.Task[None]] = set()
+
+
+async def _finish_close(writer: asyncio.StreamWriter) -> None:
     try:
-        async with asyncio.timeout(1):
+        async with asyncio.timeout(2):
             await writer.wait_closed()
     except (OSError, TimeoutError, ssl.SSLError):
-        pass  # the answer is already in hand; a rude close changes nothing
+        writer.transport.abort()  # the answer is already in hand; a rude peer changes nothing
+    except asyncio.CancelledError:
+        writer.transport.abort()  # the loop is ending (CLI): leave no transport half-open
+        raise
+
+
+def _close(writer: asyncio.StreamWriter) -> None:
+    """Send close_notify, as s_client does, without waiting for the peer's to answer."""
+    writer.close()
+    task = asyncio.get_running_loop().create_task(_finish_close(writer))
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
+async def settle() -> None:
+    """Wait for connections still closing in the background (tests, shutdown)."""
+    await asyncio.gather(*_closing, return_exceptions=True)
 
 
 async def _speaks_http(target: Target, address: policy.IPAddress, options: Options) -> bool:
@@ -348,7 +366,7 @@ async def _speaks_http(target: Target, address: policy.IPAddress, options: Optio
     except (OSError, TimeoutError):
         return False
     finally:
-        await _close(writer)
+        _close(writer)
     return first == b"HTTP/"
 
 
@@ -385,7 +403,7 @@ async def _session(
             milliseconds=elapsed,
         )
     finally:
-        await _close(writer)
+        _close(writer)
 
 
 async def handshake(target: Target, address: policy.IPAddress, options: Options) -> Session:

@@ -217,7 +217,7 @@ class TLSServer:
                 if maximum:
                     context.maximum_version = maximum
             self.context = context
-        self.handshakes = 0
+        self.connections = 0
         self._stop = threading.Event()
         self._held: list[socket.socket] = []
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -243,11 +243,9 @@ class TLSServer:
                 )
                 return
             assert self.context is not None
+            # Hold the connection until the client closes it, as real servers do.
             with self.context.wrap_socket(conn, server_side=True) as tls:
-                self.handshakes += 1
-                # Hold the connection until the client closes it, as real servers do.
-                with contextlib.suppress(OSError):
-                    tls.recv(1)
+                tls.recv(1)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -257,6 +255,7 @@ class TLSServer:
                 continue
             except OSError:
                 return
+            self.connections += 1
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     @contextmanager
