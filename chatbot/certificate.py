@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -22,7 +23,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
+from cryptography.utils import CryptographyDeprecationWarning
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 MIN_RSA_BITS = 2048
 WARN_DAYS, URGENT_DAYS = 30, 7
@@ -162,15 +164,37 @@ def path(chain: list[x509.Certificate]) -> list[x509.Certificate]:
         out.append(parent)
 
 
+PEM_END = b"-----END CERTIFICATE-----"
+
+
 @lru_cache(maxsize=4)
 def _roots(file: str, mtime: float) -> tuple[x509.Certificate, ...]:
     with open(file, "rb") as handle:
-        return tuple(x509.load_pem_x509_certificates(handle.read()))
+        blocks = [
+            block + PEM_END for block in handle.read().split(PEM_END) if b"-----BEGIN" in block
+        ]
+    out: list[x509.Certificate] = []
+    for block in blocks:
+        # One odd root (the Mozilla bundle has one with a negative serial, which
+        # cryptography warns about and will one day refuse) must not cost us the rest.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            try:
+                out.append(x509.load_pem_x509_certificate(block))
+            except ValueError:
+                continue
+    return tuple(out)
 
 
 def roots(file: str) -> tuple[x509.Certificate, ...]:
     """The trust store's certificates, parsed once per file version."""
     return _roots(file, os.stat(file).st_mtime)
+
+
+def _server_auth(policy: object, cert: x509.Certificate, usage: object) -> None:
+    allowed = {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}
+    if isinstance(usage, x509.ExtendedKeyUsage) and not allowed & set(usage):
+        raise ValueError("the certificate may not be used for TLS servers")
 
 
 def completes_chain(
@@ -183,8 +207,9 @@ def completes_chain(
 
     cryptography's verifier builds the chain. It is asked at a moment inside
     the leaf's validity and for a name the leaf carries, because expiry and
-    name mismatch are reported separately. SAN may be critical (trustme and
-    some private CAs mark it so); OpenSSL accepts that, and so do we here.
+    name mismatch are reported separately. SAN and EKU may be critical
+    (trustme and some private CAs mark them so); OpenSSL accepts that, and so
+    do we here, while still asking EKU to allow server authentication.
     """
     from cryptography.x509 import verification as v
 
@@ -195,8 +220,10 @@ def completes_chain(
         x509.IPAddress(ipaddress.ip_address(own[0])) if _is_ip(own[0]) else x509.DNSName(own[0])
     )
     moment = min(max(now, leaf.not_valid_before_utc), leaf.not_valid_after_utc)
-    ee_policy = v.ExtensionPolicy.webpki_defaults_ee().require_present(
-        x509.SubjectAlternativeName, v.Criticality.AGNOSTIC, None
+    ee_policy = (
+        v.ExtensionPolicy.webpki_defaults_ee()
+        .require_present(x509.SubjectAlternativeName, v.Criticality.AGNOSTIC, None)
+        .may_be_present(x509.ExtendedKeyUsage, v.Criticality.AGNOSTIC, _server_auth)
     )
     verifier = (
         v.PolicyBuilder()
