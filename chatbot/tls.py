@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
-import select
 import socket
 import ssl
-import time
 import urllib.parse
 import warnings
 from dataclasses import dataclass, field
@@ -30,7 +27,7 @@ import idna
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from chatbot import certificate, policy
+from chatbot import certificate, handshake, policy
 from chatbot.errors import ChatbotError, ConnectFailed, ProtocolError, Timeout, UsageError
 from chatbot.reply import Part, Reply, code, context, text
 from chatbot.settings import Settings
@@ -205,31 +202,17 @@ def parse(arguments: str) -> Target:
     return Target(host=host, port=port, shown=shown, sni=sni or default_sni, protocols=protocols)
 
 
-@lru_cache(maxsize=8)
-def _verifying_context(ca_file: str, mtime: float) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=ca_file)
-    context.set_alpn_protocols(ALPN)
-    return context
-
-
-def verifying_context(ca_file: str) -> ssl.SSLContext:
-    """Loading a CA bundle costs milliseconds, so one context per bundle version."""
-    return _verifying_context(ca_file, os.stat(ca_file).st_mtime)
-
-
-def _unverified_context(version: ssl.TLSVersion | None = None) -> ssl.SSLContext:
+def _version_context(version: ssl.TLSVersion) -> ssl.SSLContext:
+    """A client offering exactly one TLS version, accepting any certificate."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    # To report on a weak certificate or an old protocol we must first accept it.
+    # To learn whether a server accepts an old protocol we must be willing to speak it.
     context.set_ciphers("ALL:@SECLEVEL=0")
-    if version is not None:
-        with warnings.catch_warnings():
-            # TLS 1.0 and 1.1 are deprecated, which is exactly what the probe reports.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            context.minimum_version = context.maximum_version = version
-    else:
-        context.set_alpn_protocols(ALPN)
+    with warnings.catch_warnings():
+        # TLS 1.0 and 1.1 are deprecated, which is exactly what the probe reports.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = context.maximum_version = version
     return context
 
 
@@ -237,7 +220,7 @@ def _unverified_context(version: ssl.TLSVersion | None = None) -> ssl.SSLContext
 def can_offer(version: ssl.TLSVersion) -> bool:
     """Whether the local OpenSSL can send a ClientHello for this version at all."""
     try:
-        probe = _unverified_context(version).wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO())
+        probe = _version_context(version).wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO())
         probe.do_handshake()
     except ssl.SSLWantReadError:
         return True
@@ -257,19 +240,7 @@ class Session:
     alpn: str | None
     openssl: certificate.OpenSSLResult
     milliseconds: float
-
-
-def _sent_chain(ssl_object: ssl.SSLObject) -> list[bytes]:
-    # Python 3.13 made get_unverified_chain public; before that it lives on
-    # the private _sslobj and returns _ssl.Certificate objects.
-    getter = getattr(ssl_object, "get_unverified_chain", None)
-    if getter is None:
-        getter = ssl_object._sslobj.get_unverified_chain  # type: ignore[attr-defined]
-    items = getter() or []
-    return [
-        item if isinstance(item, bytes) else item.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
-        for item in items
-    ]
+    ocsp_stapled: bool | None = None
 
 
 async def _connect(target: Target, address: policy.IPAddress, options: Options) -> socket.socket:
@@ -296,29 +267,20 @@ async def _connect(target: Target, address: policy.IPAddress, options: Options) 
     return sock
 
 
-async def _handshake(
+async def _probe_handshake(
     target: Target, address: policy.IPAddress, context: ssl.SSLContext, options: Options
-) -> tuple[ssl.SSLObject, asyncio.StreamWriter, float]:
+) -> None:
+    """One asyncio handshake with `context`, closed at once: does the server accept it?"""
     sock = await _connect(target, address, options)
-    started = time.perf_counter()
     try:
         async with asyncio.timeout(options.handshake_timeout):
             _, writer = await asyncio.open_connection(
                 sock=sock, ssl=context, server_hostname=target.check_name
             )
-    except TimeoutError as exc:
-        sock.close()
-        raise Timeout(
-            "{server} accepted the connection but did not answer the TLS handshake "
-            "within {seconds:g} s.",
-            server=target.server(address),
-            seconds=options.handshake_timeout,
-        ) from exc
     except BaseException:
         sock.close()
         raise
-    ssl_object = writer.get_extra_info("ssl_object")
-    return ssl_object, writer, (time.perf_counter() - started) * 1000
+    _close(writer)
 
 
 _closing: set[asyncio.Task[None]] = set()
@@ -371,67 +333,64 @@ async def _speaks_http(target: Target, address: policy.IPAddress, options: Optio
     return first == b"HTTP/"
 
 
-def _failed(target: Target, address: policy.IPAddress, exc: Exception) -> ChatbotError:
-    server = target.server(address)
-    if isinstance(exc, ssl.SSLError) and exc.reason:
-        reason = f"the TLS handshake failed ({exc.reason.lower().replace('_', ' ')})"
-        if exc.reason.startswith("TLSV1_ALERT_") or exc.reason.startswith("SSLV3_ALERT_"):
-            alert = exc.reason.split("ALERT_", 1)[1].lower().replace("_", " ")
-            reason = f"the server refused the TLS handshake (alert: {alert})"
-        return ProtocolError(
-            "{server} did not complete TLS: {reason}.", server=server, reason=reason
-        )
-    if isinstance(exc, ssl.SSLEOFError | ConnectionResetError | EOFError):
-        return ProtocolError(
-            "{server} closed the connection during the TLS handshake.", server=server
-        )
-    return ConnectFailed(server=server, reason=str(exc) or type(exc).__name__)
+def _first_error(errors: list[tuple[int, int]]) -> certificate.OpenSSLResult:
+    if not errors:
+        return certificate.OpenSSLResult()
+    code = errors[0][0]
+    return certificate.OpenSSLResult(
+        code=code, message=handshake.VERIFY_MESSAGES.get(code, f"verification error {code}")
+    )
 
 
-async def _session(
-    target: Target, address: policy.IPAddress, context: ssl.SSLContext, options: Options
+async def connect_and_handshake(
+    target: Target, address: policy.IPAddress, options: Options
 ) -> Session:
-    ssl_object, writer, elapsed = await _handshake(target, address, context, options)
+    """One handshake that completes whatever the certificate, with OpenSSL's verify result."""
+    sock = await _connect(target, address, options)
+    server = target.server(address)
+    loop = asyncio.get_running_loop()
     try:
-        cipher = ssl_object.cipher()
-        return Session(
-            address=address,
-            chain=[x509.load_der_x509_certificate(der) for der in _sent_chain(ssl_object)],
-            version=(ssl_object.version() or "?").replace("TLSv", "TLS "),
-            cipher=cipher[0] if cipher else "?",
-            alpn=ssl_object.selected_alpn_protocol(),
-            openssl=certificate.OpenSSLResult(),
-            milliseconds=elapsed,
+        # The thread owns the socket from here and closes it, also when the
+        # deadline abandons it (it gives up after handshake_timeout anyway).
+        done = await loop.run_in_executor(
+            None,
+            handshake.run,
+            sock,
+            target.sni,
+            options.trust_store,
+            options.handshake_timeout,
         )
-    finally:
-        _close(writer)
-
-
-async def handshake(target: Target, address: policy.IPAddress, options: Options) -> Session:
-    """OpenSSL's verdict, and the chain: one handshake if valid, a second if not."""
-    try:
-        return await _session(target, address, verifying_context(options.trust_store), options)
-    except ssl.SSLCertVerificationError as exc:
-        verdict = certificate.OpenSSLResult(
-            code=exc.verify_code, message=exc.verify_message or "verification failed"
-        )
-    except (ssl.SSLError, ConnectionResetError, EOFError) as exc:
-        if isinstance(exc, ssl.SSLError) and exc.reason in NOT_TLS:
-            if await _speaks_http(target, address, options):
-                raise ProtocolError(
-                    "{server} speaks plain HTTP on this port, not TLS.",
-                    server=target.server(address),
-                ) from exc
+    except handshake.HandshakeTimeout as exc:
+        raise Timeout(
+            "{server} accepted the connection but did not answer the TLS handshake "
+            "within {seconds:g} s.",
+            server=server,
+            seconds=options.handshake_timeout,
+        ) from exc
+    except handshake.NotTLS as exc:
+        if await _speaks_http(target, address, options):
             raise ProtocolError(
-                "{server} answered, but not with TLS.", server=target.server(address)
+                "{server} speaks plain HTTP on this port, not TLS.", server=server
             ) from exc
-        raise _failed(target, address, exc) from exc
-    try:
-        session = await _session(target, address, _unverified_context(), options)
-    except (ssl.SSLError, ConnectionResetError, EOFError) as exc:
-        raise _failed(target, address, exc) from exc
-    session.openssl = verdict
-    return session
+        raise ProtocolError("{server} answered, but not with TLS.", server=server) from exc
+    except handshake.Closed as exc:
+        raise ProtocolError(
+            "{server} closed the connection during the TLS handshake.", server=server
+        ) from exc
+    except handshake.Refused as exc:
+        raise ProtocolError(
+            "{server} did not complete TLS: {reason}.", server=server, reason=exc.args[0]
+        ) from exc
+    return Session(
+        address=address,
+        chain=done.chain,
+        version=done.version,
+        cipher=done.cipher,
+        alpn=done.alpn,
+        openssl=_first_error(done.verify_errors),
+        milliseconds=done.milliseconds,
+        ocsp_stapled=done.ocsp_stapled,
+    )
 
 
 async def fetch_issuer(url: str, options: Options) -> x509.Certificate | None:
@@ -462,64 +421,6 @@ async def fetch_issuer(url: str, options: Options) -> x509.Certificate | None:
     return None
 
 
-def _stapled_blocking(
-    address: policy.IPAddress, port: int, sni: str | None, timeout: float
-) -> bool | None:
-    from OpenSSL import SSL
-
-    stapled: list[bool] = []
-
-    def on_status(connection: SSL.Connection, response: bytes, data: object) -> bool:
-        stapled.append(bool(response))
-        return True  # whether a staple came is the fact; judging it is a revocation check
-
-    context = SSL.Context(SSL.TLS_CLIENT_METHOD)
-    context.set_verify(SSL.VERIFY_NONE)
-    context.set_ocsp_client_callback(on_status)
-    deadline = time.monotonic() + timeout
-    # The address was approved by the policy; a literal is never resolved again.
-    with socket.create_connection((str(address), port), timeout=timeout) as sock:
-        sock.setblocking(False)
-        connection = SSL.Connection(context, sock)
-        if sni:
-            connection.set_tlsext_host_name(sni.encode("ascii"))
-        connection.request_ocsp()
-        connection.set_connect_state()
-        while not stapled:
-            remaining = deadline - time.monotonic()
-            try:
-                connection.do_handshake()
-                break
-            except SSL.WantReadError:
-                ready = select.select([sock], [], [], max(remaining, 0))[0]
-            except SSL.WantWriteError:
-                ready = select.select([], [sock], [], max(remaining, 0))[1]
-            if not ready:
-                return None
-    return stapled[0] if stapled else None
-
-
-async def ocsp_stapled(target: Target, address: policy.IPAddress, options: Options) -> bool | None:
-    """Whether the server staples an OCSP response; None when that could not be learned.
-
-    Python's ssl module cannot send the status_request extension, so this is
-    its own small handshake through pyOpenSSL (a thread, as it blocks), run
-    beside the main one so it costs no extra time.
-    """
-    loop = asyncio.get_running_loop()
-    try:
-        return await loop.run_in_executor(
-            None,
-            _stapled_blocking,
-            address,
-            target.port,
-            target.sni,
-            options.connect_timeout + options.handshake_timeout,
-        )
-    except Exception:
-        return None
-
-
 async def probe_protocols(
     target: Target, address: policy.IPAddress, options: Options
 ) -> dict[str, str]:
@@ -529,8 +430,8 @@ async def probe_protocols(
         if not can_offer(version):
             return "not tested"
         try:
-            await _session(target, address, _unverified_context(version), options)
-        except (ssl.SSLError, ConnectionResetError, EOFError, Timeout):
+            await _probe_handshake(target, address, _version_context(version), options)
+        except (ssl.SSLError, ConnectionResetError, EOFError, TimeoutError, Timeout):
             return "not accepted"
         return "accepted"
 
@@ -546,7 +447,6 @@ class Report:
     store_name: str
     issuer_url: str | None = None
     protocols: dict[str, str] = field(default_factory=dict)
-    ocsp_stapled: bool | None = None
 
 
 async def check(target: Target, options: Options, now: dt.datetime | None = None) -> Report:
@@ -561,18 +461,6 @@ async def check(target: Target, options: Options, now: dt.datetime | None = None
         ) from exc
 
 
-async def _attempt(
-    target: Target, address: policy.IPAddress, options: Options
-) -> tuple[Session, bool | None]:
-    stapling = asyncio.ensure_future(ocsp_stapled(target, address, options))
-    try:
-        session = await handshake(target, address, options)
-    except BaseException:
-        stapling.cancel()
-        raise
-    return session, await stapling
-
-
 async def _check(target: Target, options: Options, now: dt.datetime | None) -> Report:
     addresses = await policy.resolve_checked(
         target.host, target.port, allow_private=options.allow_private
@@ -580,7 +468,7 @@ async def _check(target: Target, options: Options, now: dt.datetime | None) -> R
     session: Session | None = None
     for index, address in enumerate(addresses[:3]):
         try:
-            session, stapled = await _attempt(target, address, options)
+            session = await connect_and_handshake(target, address, options)
             break
         except (ConnectFailed, Timeout):
             # Another address of the same name may answer; the last failure is the one told.
@@ -616,7 +504,7 @@ async def _check(target: Target, options: Options, now: dt.datetime | None) -> R
         store_name=options.store_name,
     )
     protocols = await probe_protocols(target, session.address, options) if target.protocols else {}
-    return Report(target, session, verdict, options.store_name, url, protocols, stapled)
+    return Report(target, session, verdict, options.store_name, url, protocols)
 
 
 def _date(moment: dt.datetime) -> str:
@@ -637,7 +525,7 @@ def _facts(report: Report) -> list[str]:
         f"key        {certificate.key_description(leaf)}",
         f"signature  {certificate.signature_name(leaf)}",
         f"protocol   {session.version} · {session.cipher}{alpn}",
-        f"OCSP       {_STAPLING[report.ocsp_stapled]}",
+        f"OCSP       {_STAPLING[session.ocsp_stapled]}",
     ]
 
 

@@ -169,7 +169,7 @@ async def test_wrong_host(root: Authority, ca_file: Path, serve: object) -> None
     server = serve(root.issue("other.test", "*.other.test"))  # type: ignore[operator]
     report = await check(server.port, ca_file)
     assert not report.verdict.valid
-    assert report.session.openssl.code == 62
+    assert report.session.openssl.code == 0  # the name is checked by us, held to s_client here
     assert report.verdict.reasons == [
         "The certificate is not valid for example.test; it covers other.test, *.other.test."
     ]

@@ -1,0 +1,189 @@
+"""One TLS handshake that completes whatever the certificate, and records what OpenSSL thought.
+
+Blocking (pyOpenSSL), so `tls` runs it in a thread on a socket it has already
+connected to an address the policy approved. pyOpenSSL rather than the ssl
+module because only it can (a) let OpenSSL verify the chain while letting the
+handshake finish, collecting every verify error instead of stopping at the
+first, (b) ask for a stapled OCSP response (status_request), and (c) hand
+over the chain as sent on every Python version, without private attributes.
+So a check costs one handshake, valid certificate or not.
+
+The name check is not OpenSSL's here (pyOpenSSL has no public API for it);
+`certificate.matches` does it, and the tests hold both to `openssl s_client`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import socket
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from cryptography import x509
+from OpenSSL import SSL
+
+ALPN = [b"h2", b"http/1.1"]
+# Reasons OpenSSL gives when what came back was not a TLS record at all.
+NOT_TLS = frozenset(
+    {
+        "wrong version number",
+        "record layer failure",
+        "packet length too long",
+        "http request",
+        "unknown protocol",
+    }
+)
+# X509_verify_cert_error_string for the codes a server certificate meets;
+# pyOpenSSL exposes the numbers, not the strings.
+VERIFY_MESSAGES = {
+    2: "unable to get issuer certificate",
+    4: "unable to decrypt certificate's signature",
+    6: "unable to decode issuer public key",
+    7: "certificate signature failure",
+    9: "certificate is not yet valid",
+    10: "certificate has expired",
+    13: "format error in certificate's notBefore field",
+    14: "format error in certificate's notAfter field",
+    18: "self-signed certificate",
+    19: "self-signed certificate in certificate chain",
+    20: "unable to get local issuer certificate",
+    21: "unable to verify the first certificate",
+    22: "certificate chain too long",
+    24: "invalid CA certificate",
+    25: "path length constraint exceeded",
+    26: "unsupported certificate purpose",
+    27: "certificate not trusted",
+    28: "certificate rejected",
+    47: "permitted subtree violation",
+    48: "excluded subtree violation",
+    66: "EE certificate key too weak",
+    67: "CA certificate key too weak",
+    68: "CA signature digest algorithm too weak",
+}
+
+
+class HandshakeTimeout(Exception):
+    """The server accepted TCP but did not finish the handshake in time."""
+
+
+class NotTLS(Exception):
+    """The bytes that came back were not TLS."""
+
+
+class Closed(Exception):
+    """The server closed or reset the connection during the handshake."""
+
+
+class Refused(Exception):
+    """The handshake failed (an alert, no common protocol or cipher); args[0] says how."""
+
+
+@dataclass
+class Handshake:
+    chain: list[x509.Certificate]
+    version: str
+    cipher: str
+    alpn: str | None
+    ocsp_stapled: bool | None
+    # (code, depth) of every error OpenSSL's verification met, in its order.
+    verify_errors: list[tuple[int, int]] = field(default_factory=list)
+    milliseconds: float = 0.0
+
+
+@dataclass
+class _State:
+    errors: list[tuple[int, int]] = field(default_factory=list)
+    stapled: bool | None = None
+
+
+def _on_verify(connection: SSL.Connection, cert: object, code: int, depth: int, ok: int) -> bool:
+    if not ok:
+        state: _State = connection.get_app_data()
+        state.errors.append((code, depth))
+    return True  # let the handshake finish: the verdict is given afterwards, with reasons
+
+
+def _on_status(connection: SSL.Connection, response: bytes, data: object) -> bool:
+    state: _State = connection.get_app_data()
+    state.stapled = bool(response)
+    return True  # a staple's presence is the fact; judging it is a revocation check
+
+
+@lru_cache(maxsize=8)
+def _context(ca_file: str, mtime: float) -> SSL.Context:
+    context = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    context.load_verify_locations(ca_file)
+    context.set_verify(SSL.VERIFY_PEER, _on_verify)
+    context.set_ocsp_client_callback(_on_status)
+    context.set_alpn_protos(ALPN)
+    # Security level 0 so a weak key or SHA-1 signature still shows its
+    # certificate; `certificate.assess` judges those itself.
+    context.set_cipher_list(b"DEFAULT:@SECLEVEL=0")
+    return context
+
+
+def context(ca_file: str) -> SSL.Context:
+    """Loading a CA bundle costs milliseconds, so one context per bundle version."""
+    return _context(ca_file, os.stat(ca_file).st_mtime)
+
+
+def _reason(error: SSL.Error) -> str:
+    details = error.args[0] if error.args else []
+    if isinstance(details, list) and details and isinstance(details[-1], tuple):
+        return str(details[-1][-1])
+    return str(error)
+
+
+def run(sock: socket.socket, sni: str | None, ca_file: str, timeout: float) -> Handshake:
+    """Handshake on a connected socket (which this closes), within `timeout` seconds."""
+    started = time.perf_counter()
+    deadline = time.monotonic() + timeout
+    state = _State()
+    with sock:
+        sock.setblocking(False)
+        connection = SSL.Connection(context(ca_file), sock)
+        connection.set_app_data(state)
+        if sni:
+            connection.set_tlsext_host_name(sni.encode("ascii"))
+        connection.request_ocsp()
+        connection.set_connect_state()
+        while True:
+            remaining = max(deadline - time.monotonic(), 0)
+            try:
+                connection.do_handshake()
+                break
+            except SSL.WantReadError:
+                ready = select.select([sock], [], [], remaining)[0]
+            except SSL.WantWriteError:
+                ready = select.select([], [sock], [], remaining)[1]
+            except SSL.SysCallError as exc:
+                raise Closed() from exc
+            except SSL.ZeroReturnError as exc:
+                raise Closed() from exc
+            except SSL.Error as exc:
+                reason = _reason(exc)
+                if reason.lower() in NOT_TLS:
+                    raise NotTLS(reason) from exc
+                if "unexpected eof" in reason.lower():
+                    raise Closed() from exc
+                raise Refused(reason) from exc
+            if not ready:
+                raise HandshakeTimeout()
+        elapsed = (time.perf_counter() - started) * 1000
+        chain = connection.get_peer_cert_chain(as_cryptography=True) or []
+        alpn = connection.get_alpn_proto_negotiated()
+        result = Handshake(
+            chain=list(chain),
+            version=connection.get_protocol_version_name().replace("TLSv", "TLS "),
+            cipher=connection.get_cipher_name() or "?",
+            alpn=alpn.decode("ascii", "replace") if alpn else None,
+            ocsp_stapled=state.stapled,
+            verify_errors=state.errors,
+            milliseconds=elapsed,
+        )
+        with contextlib.suppress(SSL.Error):
+            connection.shutdown()  # close_notify, as s_client sends it; the reply is not awaited
+    return result
