@@ -33,6 +33,7 @@ from tests.servers.tls import (
     FileServer,
     Issued,
     TLSServer,
+    ocsp_response,
     refused_port,
     self_signed,
     sha1_signed,
@@ -104,6 +105,14 @@ def openssl_accepts(port: int, name: str, ca_file: Path) -> bool:
         args += ["-servername", name, "-verify_hostname", name]
     done = subprocess.run(args, input=b"", capture_output=True, timeout=20, check=False)
     return done.returncode == 0
+
+
+def openssl_status(port: int) -> str:
+    """What `openssl s_client -status` says about stapling."""
+    args = [need_openssl(), "s_client", "-connect", f"127.0.0.1:{port}", "-status"]
+    args += ["-servername", NAME]
+    done = subprocess.run(args, input=b"", capture_output=True, timeout=20, check=False)
+    return done.stdout.decode(errors="replace")
 
 
 async def check(port: int, ca_file: Path, *, name: str = NAME, **kw: object) -> tls.Report:
@@ -312,6 +321,20 @@ async def test_expiring_soon_warns(root: Authority, ca_file: Path, serve: object
     report = await check(later.port, ca_file)
     assert report.verdict.warnings[0].startswith("The certificate expires in 20 days")
     assert ":warning:" in plain(tls.render(report))
+
+
+async def test_ocsp_staple(root: Authority, ca_file: Path, serve: object) -> None:
+    issued = root.issue(NAME)
+    stapling = serve(issued, staple=ocsp_response(issued, root))  # type: ignore[operator]
+    report = await check(stapling.port, ca_file)
+    assert report.session.ocsp_stapled is True
+    assert "OCSP       response stapled" in plain(tls.render(report))
+    assert "OCSP Response Status: successful" in openssl_status(stapling.port)
+    plain_server = serve(root.issue(NAME))  # type: ignore[operator]
+    report = await check(plain_server.port, ca_file)
+    assert report.session.ocsp_stapled is False
+    assert "OCSP       no response stapled" in plain(tls.render(report))
+    assert "OCSP response: no response sent" in openssl_status(plain_server.port)
 
 
 # --- protocols ----------------------------------------------------------------------------

@@ -27,7 +27,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+from OpenSSL import SSL
 
 Key = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 NOW = dt.datetime.now(dt.UTC)
@@ -198,9 +200,11 @@ class TLSServer:
         minimum: ssl.TLSVersion | None = None,
         maximum: ssl.TLSVersion | None = None,
         mode: str = "tls",
+        staple: bytes | None = None,
     ) -> None:
         self.mode = mode
         self.context: ssl.SSLContext | None = None
+        self.stapling: SSL.Context | None = None
         self._tmp = tempfile.TemporaryDirectory()
         if issued is not None:
             cert_path, key_path = issued.files(Path(self._tmp.name), with_chain=send_chain)
@@ -217,6 +221,13 @@ class TLSServer:
                 if maximum:
                     context.maximum_version = maximum
             self.context = context
+            if staple is not None:
+                # Python's ssl module cannot staple; pyOpenSSL can.
+                stapling = SSL.Context(SSL.TLS_SERVER_METHOD)
+                stapling.use_certificate_chain_file(str(cert_path))
+                stapling.use_privatekey_file(str(key_path))
+                stapling.set_ocsp_server_callback(lambda connection, data: staple)
+                self.stapling = stapling
         self.connections = 0
         self._stop = threading.Event()
         self._held: list[socket.socket] = []
@@ -241,6 +252,14 @@ class TLSServer:
                     + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
                     + body
                 )
+                return
+            if self.stapling is not None:
+                conn.setblocking(True)  # pyOpenSSL wants a plain blocking socket
+                with contextlib.suppress(SSL.Error):
+                    tls_connection = SSL.Connection(self.stapling, conn)
+                    tls_connection.set_accept_state()
+                    tls_connection.do_handshake()
+                    tls_connection.recv(1)
                 return
             assert self.context is not None
             # Hold the connection until the client closes it, as real servers do.
@@ -353,3 +372,27 @@ def sha1_signed(authority: Authority, name: str, openssl: str) -> Issued:
         )
         cert = x509.load_pem_x509_certificate((directory / "leaf.pem").read_bytes())
     return Issued(cert, key, authority.chain)
+
+
+def ocsp_response(issued: Issued, authority: Authority) -> bytes:
+    """A signed "good" OCSP response for `issued`: what a server staples.
+
+    OpenSSL 4 sends only a well-formed response, so a placeholder will not do.
+    """
+    now = dt.datetime.now(dt.UTC)
+    response = (
+        ocsp.OCSPResponseBuilder()
+        .add_response(
+            cert=issued.cert,
+            issuer=authority.cert,
+            algorithm=hashes.SHA1(),
+            cert_status=ocsp.OCSPCertStatus.GOOD,
+            this_update=now,
+            next_update=now + dt.timedelta(days=1),
+            revocation_time=None,
+            revocation_reason=None,
+        )
+        .responder_id(ocsp.OCSPResponderEncoding.HASH, authority.cert)
+        .sign(authority.key, hashes.SHA256())
+    )
+    return response.public_bytes(serialization.Encoding.DER)
