@@ -4,10 +4,10 @@ No sockets here: `assess` takes the chain as the server sent it, the name it
 should be valid for, OpenSSL's own verification result for that handshake, and
 (when the server left it out) the issuer fetched from the leaf's AIA URL.
 
-OpenSSL stops at its first verification error, so its code alone cannot list
-everything that is wrong. It decides whether the chain reached a trusted root
-(errors there come first in OpenSSL's order), and each other reason is checked
-here on its own, so one answer names all of them.
+OpenSSL's verify codes decide whether the chain reached a trusted root; each
+other reason (dates, name, key, signature) is checked here on its own, so one
+answer names all of them, and any code none of those explains becomes a reason
+of its own: OpenSSL's word on validity is never overruled towards "valid".
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ MIN_RSA_BITS = 2048
 WARN_DAYS, URGENT_DAYS = 30, 7
 
 # OpenSSL verify codes (X509_V_ERR_*) that mean the chain did not build to a
-# trusted root. OpenSSL builds the chain before it checks names, dates or key
-# sizes, so any other first error means the chain itself was trusted.
+# trusted root; any other code is about a chain OpenSSL did trust.
 UNABLE_TO_GET_ISSUER, SELF_SIGNED_IN_CHAIN, LOCAL_ISSUER, LEAF_SIGNATURE = 2, 19, 20, 21
 SELF_SIGNED_LEAF = 18
 TRUST_CODES = frozenset(
@@ -45,10 +44,21 @@ CODE_KINDS = {9: "dates", 10: "dates", 62: "name", 64: "name", 66: "key", 67: "k
 
 @dataclass(frozen=True)
 class OpenSSLResult:
-    """How OpenSSL's verification (ssl module, CERT_REQUIRED) ended: code 0 is success."""
+    """Every error OpenSSL's chain verification met, in its order, as (code, message)."""
 
-    code: int = 0
-    message: str = "ok"
+    errors: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def code(self) -> int:
+        """The first error's code, the one `openssl verify` would stop at; 0 for success."""
+        return self.errors[0][0] if self.errors else 0
+
+    @property
+    def codes(self) -> frozenset[int]:
+        return frozenset(code for code, _ in self.errors)
+
+    def __str__(self) -> str:
+        return "; ".join(f"{message} ({code})" for code, message in self.errors) or "ok"
 
 
 @dataclass
@@ -277,7 +287,7 @@ def assess(
     chain_path = path(chain)
     found: list[tuple[str, str]] = []  # (kind, sentence)
 
-    if openssl.code in TRUST_CODES:
+    if openssl.codes & TRUST_CODES:
         top = chain_path[-1]
         if is_self_signed(leaf):
             found.append(
@@ -365,11 +375,12 @@ def assess(
             )
 
     kinds = {kind for kind, _ in found}
-    expected = "trust" if openssl.code in TRUST_CODES else CODE_KINDS.get(openssl.code)
-    if openssl.code and not (expected in kinds or (expected == "trust" and "chain" in kinds)):
-        found.append(
-            ("openssl", f"OpenSSL rejects the chain: {openssl.message} (error {openssl.code}).")
-        )
+    if "chain" in kinds:
+        kinds.add("trust")
+    for code, message in dict(openssl.errors).items():
+        expected = "trust" if code in TRUST_CODES else CODE_KINDS.get(code)
+        if expected not in kinds:
+            found.append(("openssl", f"OpenSSL rejects the chain: {message} (error {code})."))
 
     left = leaf.not_valid_after_utc - now
     days_left = left.days

@@ -4,10 +4,12 @@ Knows nothing of Slack: `parse` reads the target, `check` connects (to the
 address the policy approved, never a second resolution) and asks OpenSSL to
 verify, `render` turns the result into a neutral `Reply`.
 
-The first handshake verifies with a real SSLContext (the trust store, SNI and
-the name), so the verdict is OpenSSL's own. When OpenSSL refuses the
-certificate, a second handshake to the same address without verification
-collects the chain, and `certificate.assess` explains every reason.
+One handshake (`handshake.run`, in a thread) completes whatever the
+certificate, while OpenSSL verifies the chain against the trust store and
+reports every error; `certificate.assess` turns those, and its own checks of
+dates, name, key and signature, into one sentence per reason. A missing
+intermediate is fetched from the leaf's AIA URL through the address policy,
+and the chain checked again, to tell "incomplete" from "untrusted".
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from chatbot.errors import ChatbotError, ConnectFailed, ProtocolError, Timeout, 
 from chatbot.reply import Part, Reply, code, context, text
 from chatbot.settings import Settings
 
-ALPN = ["h2", "http/1.1"]
 VERSIONS = (
     ("TLS 1.0", ssl.TLSVersion.TLSv1),
     ("TLS 1.1", ssl.TLSVersion.TLSv1_1),
@@ -40,16 +41,6 @@ VERSIONS = (
     ("TLS 1.3", ssl.TLSVersion.TLSv1_3),
 )
 OLD_VERSIONS = frozenset({"TLS 1.0", "TLS 1.1"})
-# What OpenSSL says when the bytes that came back were not a TLS record.
-NOT_TLS = frozenset(
-    {
-        "WRONG_VERSION_NUMBER",
-        "RECORD_LAYER_FAILURE",
-        "PACKET_LENGTH_TOO_LONG",
-        "HTTP_REQUEST",
-        "UNKNOWN_PROTOCOL",
-    }
-)
 MAX_ISSUER_BYTES = 64 * 1024
 SCHEMES = {"https": 443}
 
@@ -333,12 +324,12 @@ async def _speaks_http(target: Target, address: policy.IPAddress, options: Optio
     return first == b"HTTP/"
 
 
-def _first_error(errors: list[tuple[int, int]]) -> certificate.OpenSSLResult:
-    if not errors:
-        return certificate.OpenSSLResult()
-    code = errors[0][0]
+def _verify_result(errors: list[tuple[int, int]]) -> certificate.OpenSSLResult:
     return certificate.OpenSSLResult(
-        code=code, message=handshake.VERIFY_MESSAGES.get(code, f"verification error {code}")
+        tuple(
+            (code, handshake.VERIFY_MESSAGES.get(code, f"verification error {code}"))
+            for code in dict.fromkeys(code for code, _ in errors)
+        )
     )
 
 
@@ -358,7 +349,7 @@ async def connect_and_handshake(
             sock,
             target.sni,
             options.trust_store,
-            options.handshake_timeout,
+            min(options.handshake_timeout, options.deadline),
         )
     except handshake.HandshakeTimeout as exc:
         raise Timeout(
@@ -387,7 +378,7 @@ async def connect_and_handshake(
         version=done.version,
         cipher=done.cipher,
         alpn=done.alpn,
-        openssl=_first_error(done.verify_errors),
+        openssl=_verify_result(done.verify_errors),
         milliseconds=done.milliseconds,
         ocsp_stapled=done.ocsp_stapled,
     )
@@ -484,11 +475,11 @@ async def _check(target: Target, options: Options, now: dt.datetime | None) -> R
     fetched: x509.Certificate | None = None
     url: str | None = None
     trusted: tuple[x509.Certificate, ...] = ()
-    if session.openssl.code in certificate.TRUST_CODES:
+    if session.openssl.codes & certificate.TRUST_CODES:
         trusted = await asyncio.get_running_loop().run_in_executor(
             None, certificate.roots, options.trust_store
         )
-    if session.openssl.code in certificate.MISSING_ISSUER_CODES:
+    if session.openssl.codes & certificate.MISSING_ISSUER_CODES:
         top = certificate.path(session.chain)[-1]
         url = certificate.issuer_url(top)
         if url:
@@ -576,7 +567,7 @@ def render(report: Report) -> Reply:
     parts.append(code(_chain_lines(report), unit="certificates"))
     parts += _protocol_parts(report.protocols)
     openssl = session.openssl
-    said = "ok" if not openssl.code else f"error {openssl.code} ({openssl.message})"
+    said = str(openssl)
     parts.append(
         context(
             f"verified against {report.store_name} · OpenSSL: {said} · "

@@ -75,7 +75,7 @@ def test_expired_intermediate_is_named(root: Authority) -> None:
     verdict = assess(
         [leaf, intermediate.cert],
         "example.test",
-        OpenSSLResult(10, "certificate has expired"),
+        OpenSSLResult(((10, "certificate has expired"),)),
         now=later,
     )
     assert any(r.startswith("The intermediate certificate expired on") for r in verdict.reasons)
@@ -84,7 +84,7 @@ def test_expired_intermediate_is_named(root: Authority) -> None:
 def test_openssl_code_we_do_not_model_still_makes_it_invalid(root: Authority) -> None:
     cert = root.issue("example.test").cert
     verdict = assess(
-        [cert], "example.test", OpenSSLResult(26, "unsupported certificate purpose"), now=NOW
+        [cert], "example.test", OpenSSLResult(((26, "unsupported certificate purpose"),)), now=NOW
     )
     assert not verdict.valid
     assert verdict.reasons == [
@@ -107,7 +107,7 @@ def test_self_signed_is_not_also_called_untrusted() -> None:
     verdict = assess(
         [issued.cert],
         "example.test",
-        OpenSSLResult(18, "self-signed certificate"),
+        OpenSSLResult(((18, "self-signed certificate"),)),
         now=NOW,
         store_name="the Mozilla trust store",
     )
@@ -121,7 +121,10 @@ def test_chain_ending_in_an_unknown_root_sent_by_the_server() -> None:
     stranger = Authority("Stranger Root CA")
     leaf = stranger.issue("example.test").cert
     verdict = assess(
-        [leaf, stranger.cert], "example.test", OpenSSLResult(19, "self-signed in chain"), now=NOW
+        [leaf, stranger.cert],
+        "example.test",
+        OpenSSLResult(((19, "self-signed in chain"),)),
+        now=NOW,
     )
     assert verdict.reasons == [
         "The issuer is not trusted: the chain ends in the root Stranger Root CA, which is not "
