@@ -68,6 +68,7 @@ class Verdict:
     warnings: list[str] = field(default_factory=list)
     days_left: int = 0
     incomplete_chain: bool = False
+    expiry: str = ""  # "expires in 3 days", "expired 2 days ago"
 
 
 def cn(name: x509.Name) -> str:
@@ -383,7 +384,8 @@ def assess(
             found.append(("openssl", f"OpenSSL rejects the chain: {message} (error {code})."))
 
     left = leaf.not_valid_after_utc - now
-    days_left = left.days
+    # Whole days towards zero both ways, as the sentences say them.
+    days_left = left.days if left >= dt.timedelta(0) else -abs(left).days
     warnings: list[str] = []
     if dt.timedelta(0) <= left <= dt.timedelta(days=URGENT_DAYS):
         warnings.append(
@@ -400,4 +402,7 @@ def assess(
         warnings=warnings,
         days_left=days_left,
         incomplete_chain="chain" in kinds,
+        expiry=f"expired {_days(left)} ago"
+        if left < dt.timedelta(0)
+        else f"expires in {_days(left)}",
     )

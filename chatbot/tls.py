@@ -504,8 +504,7 @@ def _date(moment: dt.datetime) -> str:
 
 def _facts(report: Report) -> list[str]:
     session, leaf = report.session, report.session.chain[0]
-    left = report.verdict.days_left
-    expiry = f"expired {-left} days ago" if left < 0 else f"expires in {left} days"
+    expiry = report.verdict.expiry
     alpn = f" · ALPN {session.alpn}" if session.alpn else " · no ALPN"
     return [
         f"subject    {leaf.subject.rfc4514_string() or '(empty)'}",
@@ -550,14 +549,16 @@ def _protocol_parts(protocols: dict[str, str]) -> list[Part]:
 def render(report: Report) -> Reply:
     target, session, verdict = report.target, report.session, report.verdict
     where = target.server(session.address)
+    name = target.shown
     if target.sni and target.sni != target.host:
         where += f" · SNI {target.sni}"
+        name = f"{target.sni} on {target.shown}"
     if verdict.valid:
-        headline = f":white_check_mark: *{target.shown}*: the certificate is valid"
-        summary = f"{target.shown}: certificate valid, expires in {verdict.days_left} days"
+        headline = f":white_check_mark: *{name}*: the certificate is valid"
+        summary = f"{name}: certificate valid, {verdict.expiry}"
     else:
-        headline = f":x: *{target.shown}*: the certificate is *not valid*"
-        summary = f"{target.shown}: certificate not valid: {verdict.reasons[0]}"
+        headline = f":x: *{name}*: the certificate is *not valid*"
+        summary = f"{name}: certificate not valid: {verdict.reasons[0]}"
     parts: list[Part] = [text(headline), context(where)]
     parts += [text(f"• {reason}") for reason in verdict.reasons]
     warning_icon = ":rotating_light:" if 0 <= verdict.days_left <= 7 else ":warning:"

@@ -441,7 +441,7 @@ async def test_command_through_the_registry(root: Authority, ca_file: Path, serv
         settings,
     )
     assert not reply.is_error
-    assert reply.summary.startswith("127.0.0.1: certificate valid, expires in ")
+    assert reply.summary.startswith("example.test on 127.0.0.1: certificate valid, expires in 8")
     refused = await execute(
         COMMANDS["tls"],
         Invocation(text=f"127.0.0.1:{server.port}"),
