@@ -77,6 +77,10 @@ class Closed(Exception):
     """The server closed or reset the connection during the handshake."""
 
 
+class BadTrustStore(Exception):
+    """The CA file could not be loaded."""
+
+
 class Refused(Exception):
     """The handshake failed (an alert, no common protocol or cipher); args[0] says how."""
 
@@ -115,7 +119,10 @@ def _on_status(connection: SSL.Connection, response: bytes, data: object) -> boo
 @lru_cache(maxsize=8)
 def _context(ca_file: str, mtime: float) -> SSL.Context:
     context = SSL.Context(SSL.TLS_CLIENT_METHOD)
-    context.load_verify_locations(ca_file)
+    try:
+        context.load_verify_locations(ca_file)
+    except SSL.Error as exc:
+        raise BadTrustStore(ca_file) from exc
     context.set_verify(SSL.VERIFY_PEER, _on_verify)
     context.set_ocsp_client_callback(_on_status)
     context.set_alpn_protos(ALPN)
@@ -127,7 +134,11 @@ def _context(ca_file: str, mtime: float) -> SSL.Context:
 
 def context(ca_file: str) -> SSL.Context:
     """Loading a CA bundle costs milliseconds, so one context per bundle version."""
-    return _context(ca_file, os.stat(ca_file).st_mtime)
+    try:
+        mtime = os.stat(ca_file).st_mtime
+    except OSError as exc:
+        raise BadTrustStore(ca_file) from exc
+    return _context(ca_file, mtime)
 
 
 def _reason(error: SSL.Error) -> str:
@@ -144,7 +155,7 @@ def run(sock: socket.socket, sni: str | None, ca_file: str, timeout: float) -> H
     state = _State()
     with sock:
         sock.setblocking(False)
-        connection = SSL.Connection(context(ca_file), sock)
+        connection = SSL.Connection(context(ca_file), sock)  # before any byte is sent
         connection.set_app_data(state)
         if sni:
             connection.set_tlsext_host_name(sni.encode("ascii"))

@@ -368,6 +368,11 @@ async def connect_and_handshake(
         raise ProtocolError(
             "{server} closed the connection during the TLS handshake.", server=server
         ) from exc
+    except handshake.BadTrustStore as exc:
+        raise ChatbotError(
+            "I cannot read certificates from the trust store {path} (CHATBOT_TLS_CA_FILE).",
+            path=options.trust_store,
+        ) from exc
     except handshake.Refused as exc:
         raise ProtocolError(
             "{server} did not complete TLS: {reason}.", server=server, reason=exc.args[0]

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from chatbot import tls
 from chatbot.commands import COMMANDS, Invocation, execute
 from chatbot.errors import (
+    ChatbotError,
     ConnectFailed,
     NotResolvable,
     ProtocolError,
@@ -422,6 +423,18 @@ async def test_overall_deadline(ca_file: Path, serve: object) -> None:
     with pytest.raises(Timeout) as caught:
         await check(server.port, ca_file, handshake_timeout=5, deadline=0.3)
     assert "did not finish within 0.3 s" in caught.value.message
+
+
+async def test_unreadable_trust_store(tmp_path: Path, serve: object, root: Authority) -> None:
+    server = serve(root.issue(NAME))  # type: ignore[operator]
+    with pytest.raises(ChatbotError) as missing:
+        await check(server.port, tmp_path / "nope.pem")
+    assert "I cannot read certificates from the trust store" in missing.value.message
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    with pytest.raises(ChatbotError) as unreadable:
+        await check(server.port, garbage)
+    assert "I cannot read certificates from the trust store" in unreadable.value.message
 
 
 # --- the command --------------------------------------------------------------------------
