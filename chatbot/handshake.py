@@ -1,7 +1,7 @@
 """One TLS handshake that completes whatever the certificate, and records what OpenSSL thought.
 
-Blocking (pyOpenSSL), so `tls` runs it in a thread on a socket it has already
-connected to an address the policy approved. pyOpenSSL rather than the ssl
+Runs on a socket `tls` has already connected to an address the policy
+approved, pyOpenSSL driven by the event loop. pyOpenSSL rather than the ssl
 module because only it can (a) let OpenSSL verify the chain while letting the
 handshake finish, collecting every verify error instead of stopping at the
 first, (b) ask for a stapled OCSP response (status_request), and (c) hand
@@ -14,13 +14,12 @@ The name check is not OpenSSL's here (pyOpenSSL has no public API for it);
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
-import select
 import socket
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from cryptography import x509
 from OpenSSL import SSL
@@ -116,8 +115,26 @@ def _on_status(connection: SSL.Connection, response: bytes, data: object) -> boo
     return True  # a staple's presence is the fact; judging it is a revocation check
 
 
-@lru_cache(maxsize=8)
-def _context(ca_file: str, mtime: float) -> SSL.Context:
+_contexts: dict[tuple[str, float], SSL.Context] = {}
+
+
+def _mtime(ca_file: str) -> float:
+    try:
+        return os.stat(ca_file).st_mtime
+    except OSError as exc:
+        raise BadTrustStore(ca_file) from exc
+
+
+def loaded(ca_file: str) -> SSL.Context | None:
+    """The context for this CA file if it is already loaded (costs one stat)."""
+    return _contexts.get((ca_file, _mtime(ca_file)))
+
+
+def context(ca_file: str) -> SSL.Context:
+    """Loading a CA bundle takes milliseconds of file I/O, so once per file version."""
+    key = (ca_file, _mtime(ca_file))
+    if key in _contexts:
+        return _contexts[key]
     context = SSL.Context(SSL.TLS_CLIENT_METHOD)
     try:
         context.load_verify_locations(ca_file)
@@ -129,16 +146,9 @@ def _context(ca_file: str, mtime: float) -> SSL.Context:
     # Security level 0 so a weak key or SHA-1 signature still shows its
     # certificate; `certificate.assess` judges those itself.
     context.set_cipher_list(b"DEFAULT:@SECLEVEL=0")
+    _contexts.clear()  # only the current version of a file is worth keeping
+    _contexts[key] = context
     return context
-
-
-def context(ca_file: str) -> SSL.Context:
-    """Loading a CA bundle costs milliseconds, so one context per bundle version."""
-    try:
-        mtime = os.stat(ca_file).st_mtime
-    except OSError as exc:
-        raise BadTrustStore(ca_file) from exc
-    return _context(ca_file, mtime)
 
 
 def _reason(error: SSL.Error) -> str:
@@ -148,41 +158,66 @@ def _reason(error: SSL.Error) -> str:
     return str(error)
 
 
-def run(sock: socket.socket, sni: str | None, ca_file: str, timeout: float) -> Handshake:
-    """Handshake on a connected socket (which this closes), within `timeout` seconds."""
+async def _ready(sock: socket.socket, *, write: bool) -> None:
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    fd = sock.fileno()
+    if write:
+        loop.add_writer(fd, wake)
+    else:
+        loop.add_reader(fd, wake)
+    try:
+        await waiter
+    finally:
+        if write:
+            loop.remove_writer(fd)
+        else:
+            loop.remove_reader(fd)
+
+
+async def run(
+    sock: socket.socket, sni: str | None, context: SSL.Context, timeout: float
+) -> Handshake:
+    """Handshake on a connected non-blocking socket (which this closes) within `timeout` s.
+
+    pyOpenSSL on a non-blocking socket, driven by the event loop: OpenSSL
+    says what it is waiting for, the loop says when the socket is ready.
+    """
     started = time.perf_counter()
-    deadline = time.monotonic() + timeout
     state = _State()
     with sock:
-        sock.setblocking(False)
-        connection = SSL.Connection(context(ca_file), sock)  # before any byte is sent
+        connection = SSL.Connection(context, sock)
         connection.set_app_data(state)
         if sni:
             connection.set_tlsext_host_name(sni.encode("ascii"))
         connection.request_ocsp()
         connection.set_connect_state()
-        while True:
-            remaining = max(deadline - time.monotonic(), 0)
-            try:
-                connection.do_handshake()
-                break
-            except SSL.WantReadError:
-                ready = select.select([sock], [], [], remaining)[0]
-            except SSL.WantWriteError:
-                ready = select.select([], [sock], [], remaining)[1]
-            except SSL.SysCallError as exc:
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    try:
+                        connection.do_handshake()
+                        break
+                    except SSL.WantReadError:
+                        await _ready(sock, write=False)
+                    except SSL.WantWriteError:
+                        await _ready(sock, write=True)
+        except TimeoutError as exc:
+            raise HandshakeTimeout() from exc
+        except (SSL.SysCallError, SSL.ZeroReturnError) as exc:
+            raise Closed() from exc
+        except SSL.Error as exc:
+            reason = _reason(exc)
+            if reason.lower() in NOT_TLS:
+                raise NotTLS(reason) from exc
+            if "unexpected eof" in reason.lower():
                 raise Closed() from exc
-            except SSL.ZeroReturnError as exc:
-                raise Closed() from exc
-            except SSL.Error as exc:
-                reason = _reason(exc)
-                if reason.lower() in NOT_TLS:
-                    raise NotTLS(reason) from exc
-                if "unexpected eof" in reason.lower():
-                    raise Closed() from exc
-                raise Refused(reason) from exc
-            if not ready:
-                raise HandshakeTimeout()
+            raise Refused(reason) from exc
         elapsed = (time.perf_counter() - started) * 1000
         chain = connection.get_peer_cert_chain(as_cryptography=True) or []
         alpn = connection.get_alpn_proto_negotiated()

@@ -337,19 +337,21 @@ async def connect_and_handshake(
     target: Target, address: policy.IPAddress, options: Options
 ) -> Session:
     """One handshake that completes whatever the certificate, with OpenSSL's verify result."""
-    sock = await _connect(target, address, options)
     server = target.server(address)
-    loop = asyncio.get_running_loop()
     try:
-        # The thread owns the socket from here and closes it, also when the
-        # deadline abandons it (it gives up after handshake_timeout anyway).
-        done = await loop.run_in_executor(
-            None,
-            handshake.run,
-            sock,
-            target.sni,
-            options.trust_store,
-            min(options.handshake_timeout, options.deadline),
+        # Loading a CA bundle is file I/O: a thread does it, once per file version.
+        trust = handshake.loaded(options.trust_store)
+        if trust is None:
+            trust = await asyncio.to_thread(handshake.context, options.trust_store)
+    except handshake.BadTrustStore as exc:
+        raise ChatbotError(
+            "I cannot read certificates from the trust store {path} (CHATBOT_TLS_CA_FILE).",
+            path=options.trust_store,
+        ) from exc
+    sock = await _connect(target, address, options)
+    try:
+        done = await handshake.run(
+            sock, target.sni, trust, min(options.handshake_timeout, options.deadline)
         )
     except handshake.HandshakeTimeout as exc:
         raise Timeout(
@@ -367,11 +369,6 @@ async def connect_and_handshake(
     except handshake.Closed as exc:
         raise ProtocolError(
             "{server} closed the connection during the TLS handshake.", server=server
-        ) from exc
-    except handshake.BadTrustStore as exc:
-        raise ChatbotError(
-            "I cannot read certificates from the trust store {path} (CHATBOT_TLS_CA_FILE).",
-            path=options.trust_store,
         ) from exc
     except handshake.Refused as exc:
         raise ProtocolError(
