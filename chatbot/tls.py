@@ -390,15 +390,24 @@ async def fetch_issuer(url: str, options: Options) -> x509.Certificate | None:
     """The issuer certificate at an AIA caIssuers URL (DER, PEM or PKCS#7), via the policy."""
     if not url.lower().startswith(("http://", "https://")):
         return None
+    body = b""
     try:
-        async with policy.guarded_client(
-            allow_private=options.allow_private, timeout=options.connect_timeout
-        ) as client:
-            response = await client.get(url, follow_redirects=True)
-    except (httpx.HTTPError, ChatbotError, OSError):
+        async with (
+            asyncio.timeout(options.connect_timeout * 2),
+            policy.guarded_client(
+                allow_private=options.allow_private, timeout=options.connect_timeout
+            ) as client,
+            client.stream("GET", url, follow_redirects=True) as response,
+        ):
+            if response.status_code != 200:
+                return None
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_ISSUER_BYTES:  # a certificate is a few KB; stop reading
+                    return None
+    except (httpx.HTTPError, ChatbotError, OSError, TimeoutError):
         return None
-    body = response.content
-    if response.status_code != 200 or not body or len(body) > MAX_ISSUER_BYTES:
+    if not body:
         return None
     loaders = (
         x509.load_der_x509_certificate,

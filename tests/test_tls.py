@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
 from chatbot import tls
 from chatbot.commands import COMMANDS, Invocation, execute
@@ -528,3 +528,30 @@ def test_parse_refuses(text: str) -> None:
 
 def _version(name: str) -> ssl.TLSVersion:
     return dict(tls.VERSIONS)[name]
+
+
+@pytest.mark.parametrize("form", ["der", "pem", "p7c", "too big", "not a certificate", "404"])
+async def test_fetch_issuer_forms(root: Authority, ca_file: Path, form: str) -> None:
+    cert = root.cert
+    bodies = {
+        "der": cert.public_bytes(Encoding.DER),
+        "pem": cert.public_bytes(Encoding.PEM),
+        "p7c": pkcs7.serialize_certificates([cert], Encoding.DER),
+        "too big": cert.public_bytes(Encoding.DER) + b"\0" * 70_000,
+        "not a certificate": b"<html>hello</html>",
+    }
+    files = FileServer({"/issuer": bodies[form]} if form in bodies else {})
+    with files.running():
+        fetched = await tls.fetch_issuer(files.url("/issuer"), options(ca_file))
+    assert (fetched == cert) is (form in ("der", "pem", "p7c"))
+
+
+async def test_fetch_issuer_obeys_the_address_policy(root: Authority, ca_file: Path) -> None:
+    files = FileServer({"/issuer": root.cert.public_bytes(Encoding.DER)})
+    with files.running():
+        assert await tls.fetch_issuer(files.url("/issuer"), options(ca_file)) == root.cert
+        refused = await tls.fetch_issuer(
+            files.url("/issuer"), options(ca_file, allow_private=False)
+        )
+    assert refused is None
+    assert len(files.requests) == 1
