@@ -545,7 +545,10 @@ def _protocol_parts(protocols: dict[str, str]) -> list[Part]:
     if not protocols:
         return []
     lines = [f"{name}  {result}" for name, result in protocols.items()]
-    parts: list[Part] = [code(lines, unit="versions")]
+    parts: list[Part] = [
+        text("*Protocol versions, each tried on its own*"),
+        code(lines, "versions"),
+    ]
     old = [name for name in OLD_VERSIONS if protocols.get(name) == "accepted"]
     if old:
         parts.append(
