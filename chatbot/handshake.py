@@ -158,6 +158,12 @@ def _reason(error: SSL.Error) -> str:
     return str(error)
 
 
+def _version_name(openssl_name: str) -> str:
+    """ "TLSv1.3" -> "TLS 1.3"; OpenSSL calls TLS 1.0 just "TLSv1"."""
+    name = openssl_name.replace("TLSv", "TLS ")
+    return "TLS 1.0" if name == "TLS 1" else name
+
+
 async def _ready(sock: socket.socket, *, write: bool) -> None:
     loop = asyncio.get_running_loop()
     waiter: asyncio.Future[None] = loop.create_future()
@@ -223,7 +229,7 @@ async def run(
         alpn = connection.get_alpn_proto_negotiated()
         result = Handshake(
             chain=list(chain),
-            version=connection.get_protocol_version_name().replace("TLSv", "TLS "),
+            version=_version_name(connection.get_protocol_version_name()),
             cipher=connection.get_cipher_name() or "?",
             alpn=alpn.decode("ascii", "replace") if alpn else None,
             ocsp_stapled=state.stapled,

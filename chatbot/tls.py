@@ -577,6 +577,13 @@ def render(report: Report) -> Reply:
     parts += [text(f"• {reason}") for reason in verdict.reasons]
     warning_icon = ":rotating_light:" if 0 <= verdict.days_left <= 7 else ":warning:"
     parts += [text(f"{warning_icon} {warning}") for warning in verdict.warnings]
+    if session.version in OLD_VERSIONS:
+        parts.append(
+            text(
+                f":warning: The connection used {session.version}, deprecated since 2021 "
+                "(RFC 8996): the server offers nothing newer."
+            )
+        )
     parts.append(code(_facts(report), unit="lines"))
     parts.append(text("*Chain as sent by the server*"))
     parts.append(code(_chain_lines(report), unit="certificates"))

@@ -372,6 +372,27 @@ async def test_old_protocols_warn(root: Authority, ca_file: Path, serve: object)
     assert "still accepts TLS 1.0 and TLS 1.1" in plain(tls.render(report))
 
 
+async def test_tls10_only_server(root: Authority, ca_file: Path, serve: object) -> None:
+    if not tls.can_offer(ssl.TLSVersion.TLSv1):
+        pytest.skip("this OpenSSL cannot offer TLS 1.0")
+    server = serve(  # type: ignore[operator]
+        root.issue(NAME), minimum=ssl.TLSVersion.TLSv1, maximum=ssl.TLSVersion.TLSv1
+    )
+    report = await check(server.port, ca_file)
+    assert report.verdict.valid
+    assert report.session.version == "TLS 1.0"
+    assert "The connection used TLS 1.0, deprecated since 2021" in plain(tls.render(report))
+
+
+async def test_localhost_tries_each_address(root: Authority, ca_file: Path, serve: object) -> None:
+    # The server listens on 127.0.0.1 only; if localhost also resolves to ::1,
+    # that address is refused and the next one is tried.
+    server = serve(root.issue(NAME))  # type: ignore[operator]
+    report = await tls.check(tls.parse(f"localhost:{server.port} --sni {NAME}"), options(ca_file))
+    assert report.verdict.valid
+    assert str(report.session.address) == "127.0.0.1"
+
+
 def test_versions_the_local_openssl_cannot_offer_are_not_tested() -> None:
     # TLS 1.3 is always offerable here; a context limited to SSLv3 never is.
     assert tls.can_offer(ssl.TLSVersion.TLSv1_3)
