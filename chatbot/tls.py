@@ -4,8 +4,8 @@ Knows nothing of Slack: `parse` reads the target, `check` connects (to the
 address the policy approved, never a second resolution) and asks OpenSSL to
 verify, `render` turns the result into a neutral `Reply`.
 
-One handshake (`handshake.run`, in a thread) completes whatever the
-certificate, while OpenSSL verifies the chain against the trust store and
+One handshake (`handshake.run`, pyOpenSSL driven by the event loop) completes
+whatever the certificate, while OpenSSL verifies the chain against the trust store and
 reports every error; `certificate.assess` turns those, and its own checks of
 dates, name, key and signature, into one sentence per reason. A missing
 intermediate is fetched from the leaf's AIA URL through the address policy,
@@ -486,15 +486,14 @@ async def _check(target: Target, options: Options, now: dt.datetime | None) -> R
     fetched: x509.Certificate | None = None
     url: str | None = None
     trusted: tuple[x509.Certificate, ...] = ()
-    if session.openssl.codes & certificate.TRUST_CODES:
-        trusted = await asyncio.get_running_loop().run_in_executor(
-            None, certificate.roots, options.trust_store
-        )
     if session.openssl.codes & certificate.MISSING_ISSUER_CODES:
         top = certificate.path(session.chain)[-1]
         url = certificate.issuer_url(top)
         if url:
             fetched = await fetch_issuer(url, options)
+        if fetched is not None:
+            # Parsing a whole bundle is file I/O and some milliseconds: a thread does it.
+            trusted = await asyncio.to_thread(certificate.roots, options.trust_store)
     verdict = certificate.assess(
         session.chain,
         target.check_name,
