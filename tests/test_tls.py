@@ -8,14 +8,15 @@ import os
 import shutil
 import ssl
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
-from chatbot import tls
+from chatbot import policy, tls
 from chatbot.commands import COMMANDS, Invocation, execute
 from chatbot.errors import (
     ChatbotError,
@@ -54,8 +55,8 @@ def ca_file(root: Authority, tmp_path: Path) -> Path:
     return root.write_pem(tmp_path / "ca.pem")
 
 
-def options(ca_file: Path, **overrides: object) -> tls.Options:
-    values: dict[str, object] = {
+def options(ca_file: Path, **overrides: Any) -> tls.Options:
+    values: dict[str, Any] = {
         "ca_file": str(ca_file),
         "connect_timeout": 1.0,
         "handshake_timeout": 1.0,
@@ -63,7 +64,7 @@ def options(ca_file: Path, **overrides: object) -> tls.Options:
         "allow_private": True,
     }
     values.update(overrides)
-    return tls.Options(**values)  # type: ignore[arg-type]
+    return tls.Options(**values)
 
 
 @pytest.fixture(autouse=True)
@@ -73,13 +74,16 @@ async def settled() -> AsyncIterator[None]:
     await tls.settle()
 
 
+Serve = Callable[..., TLSServer]
+
+
 @pytest.fixture
-def serve() -> Iterator[object]:
+def serve() -> Iterator[Serve]:
     """Start a TLSServer for the test; stopped when the test ends."""
     with contextlib.ExitStack() as stack:
 
-        def start(issued: Issued | None = None, **kwargs: object) -> TLSServer:
-            return stack.enter_context(TLSServer(issued, **kwargs).running())  # type: ignore[arg-type]
+        def start(issued: Issued | None = None, **kwargs: Any) -> TLSServer:
+            return stack.enter_context(TLSServer(issued, **kwargs).running())
 
         yield start
 
@@ -100,7 +104,7 @@ def openssl_accepts(port: int, name: str, ca_file: Path) -> bool:
     """
     args = [need_openssl(), "s_client", "-connect", f"127.0.0.1:{port}", "-verify_return_error"]
     args += ["-CAfile", str(ca_file)]
-    if tls.policy.parse_ip(name) is not None:
+    if policy.parse_ip(name) is not None:
         args += ["-noservername", "-verify_ip", name]
     else:
         args += ["-servername", name, "-verify_hostname", name]
@@ -116,8 +120,8 @@ def openssl_status(port: int) -> str:
     return done.stdout.decode(errors="replace")
 
 
-async def check(port: int, ca_file: Path, *, name: str = NAME, **kw: object) -> tls.Report:
-    sni = f" --sni {name}" if tls.policy.parse_ip(name) is None else ""
+async def check(port: int, ca_file: Path, *, name: str = NAME, **kw: Any) -> tls.Report:
+    sni = f" --sni {name}" if policy.parse_ip(name) is None else ""
     target = tls.parse(f"127.0.0.1:{port}{sni}")
     return await tls.check(target, options(ca_file, **kw))
 
@@ -129,8 +133,8 @@ def agrees(report: tls.Report, port: int, ca_file: Path, name: str = NAME) -> No
 # --- certificate scenarios, each also asked of openssl s_client ---------------------------
 
 
-async def test_valid(root: Authority, ca_file: Path, serve: object) -> None:
-    server = serve(root.issue(NAME, "www.example.test"))  # type: ignore[operator]
+async def test_valid(root: Authority, ca_file: Path, serve: Serve) -> None:
+    server = serve(root.issue(NAME, "www.example.test"))
     report = await check(server.port, ca_file)
     assert report.verdict.valid, report.verdict.reasons
     assert report.verdict.reasons == []
@@ -147,11 +151,11 @@ async def test_valid(root: Authority, ca_file: Path, serve: object) -> None:
     assert "TLS 1.3" in shown and "ALPN h2" in shown
 
 
-async def test_expired(root: Authority, ca_file: Path, serve: object) -> None:
+async def test_expired(root: Authority, ca_file: Path, serve: Serve) -> None:
     issued = root.issue(
         NAME, not_before=NOW - dt.timedelta(days=100), not_after=NOW - dt.timedelta(days=12)
     )
-    server = serve(issued)  # type: ignore[operator]
+    server = serve(issued)
     report = await check(server.port, ca_file)
     assert not report.verdict.valid
     assert report.session.openssl.code == 10
@@ -163,9 +167,9 @@ async def test_expired(root: Authority, ca_file: Path, serve: object) -> None:
     agrees(report, server.port, ca_file)
 
 
-async def test_not_yet_valid(root: Authority, ca_file: Path, serve: object) -> None:
+async def test_not_yet_valid(root: Authority, ca_file: Path, serve: Serve) -> None:
     issued = root.issue(NAME, not_before=NOW + dt.timedelta(days=3, hours=1))
-    server = serve(issued)  # type: ignore[operator]
+    server = serve(issued)
     report = await check(server.port, ca_file)
     assert not report.verdict.valid
     assert report.session.openssl.code == 9
@@ -175,8 +179,8 @@ async def test_not_yet_valid(root: Authority, ca_file: Path, serve: object) -> N
     agrees(report, server.port, ca_file)
 
 
-async def test_wrong_host(root: Authority, ca_file: Path, serve: object) -> None:
-    server = serve(root.issue("other.test", "*.other.test"))  # type: ignore[operator]
+async def test_wrong_host(root: Authority, ca_file: Path, serve: Serve) -> None:
+    server = serve(root.issue("other.test", "*.other.test"))
     report = await check(server.port, ca_file)
     assert not report.verdict.valid
     assert report.session.openssl.code == 0  # the name is checked by us, held to s_client here
@@ -186,8 +190,8 @@ async def test_wrong_host(root: Authority, ca_file: Path, serve: object) -> None
     agrees(report, server.port, ca_file)
 
 
-async def test_wildcard_covers_one_label(root: Authority, ca_file: Path, serve: object) -> None:
-    server = serve(root.issue("*.example.test"))  # type: ignore[operator]
+async def test_wildcard_covers_one_label(root: Authority, ca_file: Path, serve: Serve) -> None:
+    server = serve(root.issue("*.example.test"))
     good = await check(server.port, ca_file, name="www.example.test")
     assert good.verdict.valid
     agrees(good, server.port, ca_file, "www.example.test")
@@ -196,8 +200,8 @@ async def test_wildcard_covers_one_label(root: Authority, ca_file: Path, serve: 
     agrees(deep, server.port, ca_file, "a.b.example.test")
 
 
-async def test_self_signed(ca_file: Path, serve: object) -> None:
-    server = serve(self_signed(NAME))  # type: ignore[operator]
+async def test_self_signed(ca_file: Path, serve: Serve) -> None:
+    server = serve(self_signed(NAME))
     report = await check(server.port, ca_file)
     assert not report.verdict.valid
     assert report.session.openssl.code == 18
@@ -206,9 +210,9 @@ async def test_self_signed(ca_file: Path, serve: object) -> None:
     agrees(report, server.port, ca_file)
 
 
-async def test_untrusted_root(ca_file: Path, serve: object) -> None:
+async def test_untrusted_root(ca_file: Path, serve: Serve) -> None:
     stranger = Authority("Stranger Root CA")
-    server = serve(stranger.issue(NAME))  # type: ignore[operator]
+    server = serve(stranger.issue(NAME))
     report = await check(server.port, ca_file)
     assert not report.verdict.valid
     assert report.session.openssl.code == 20
@@ -220,14 +224,14 @@ async def test_untrusted_root(ca_file: Path, serve: object) -> None:
 
 
 async def test_missing_intermediate_fetched_from_aia(
-    root: Authority, ca_file: Path, serve: object
+    root: Authority, ca_file: Path, serve: Serve
 ) -> None:
     intermediate = Authority("Test Intermediate CA", parent=root)
     files = FileServer({"/intermediate.der": intermediate.cert.public_bytes(Encoding.DER)})
     with files.running():
         # SAN critical, as trustme makes it: OpenSSL accepts it, so must our re-check.
         issued = intermediate.issue(NAME, aia_url=files.url("/intermediate.der"), san_critical=True)
-        incomplete = serve(issued, send_chain=False)  # type: ignore[operator]
+        incomplete = serve(issued, send_chain=False)
         report = await check(incomplete.port, ca_file)
         assert files.requests == ["/intermediate.der"]
         assert not report.verdict.valid
@@ -240,7 +244,7 @@ async def test_missing_intermediate_fetched_from_aia(
         )
         agrees(report, incomplete.port, ca_file)
 
-        complete = serve(issued, send_chain=True)  # type: ignore[operator]
+        complete = serve(issued, send_chain=True)
         whole = await check(complete.port, ca_file)
         assert whole.verdict.valid
         assert len(whole.session.chain) == 2
@@ -252,13 +256,13 @@ async def test_missing_intermediate_fetched_from_aia(
 
 
 async def test_missing_intermediate_that_aia_cannot_supply(
-    root: Authority, ca_file: Path, serve: object
+    root: Authority, ca_file: Path, serve: Serve
 ) -> None:
     intermediate = Authority("Test Intermediate CA", parent=root)
     files = FileServer({})
     with files.running():
         issued = intermediate.issue(NAME, aia_url=files.url("/gone.der"))
-        server = serve(issued, send_chain=False)  # type: ignore[operator]
+        server = serve(issued, send_chain=False)
         report = await check(server.port, ca_file)
     assert not report.verdict.valid
     assert not report.verdict.incomplete_chain
@@ -268,17 +272,17 @@ async def test_missing_intermediate_that_aia_cannot_supply(
     agrees(report, server.port, ca_file)
 
 
-async def test_ip_address_certificate(root: Authority, ca_file: Path, serve: object) -> None:
-    server = serve(root.issue("127.0.0.1"))  # type: ignore[operator]
+async def test_ip_address_certificate(root: Authority, ca_file: Path, serve: Serve) -> None:
+    server = serve(root.issue("127.0.0.1"))
     report = await check(server.port, ca_file, name="127.0.0.1")
     assert report.target.sni is None
     assert report.verdict.valid, report.verdict.reasons
     agrees(report, server.port, ca_file, "127.0.0.1")
 
 
-async def test_weak_rsa_key(root: Authority, ca_file: Path, serve: object) -> None:
+async def test_weak_rsa_key(root: Authority, ca_file: Path, serve: Serve) -> None:
     weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    server = serve(root.issue(NAME, key=weak))  # type: ignore[operator]
+    server = serve(root.issue(NAME, key=weak))
     report = await check(server.port, ca_file)
     assert not report.verdict.valid
     assert report.verdict.reasons == [
@@ -288,8 +292,8 @@ async def test_weak_rsa_key(root: Authority, ca_file: Path, serve: object) -> No
     agrees(report, server.port, ca_file)
 
 
-async def test_sha1_signature(root: Authority, ca_file: Path, serve: object) -> None:
-    server = serve(sha1_signed(root, NAME, need_openssl()))  # type: ignore[operator]
+async def test_sha1_signature(root: Authority, ca_file: Path, serve: Serve) -> None:
+    server = serve(sha1_signed(root, NAME, need_openssl()))
     report = await check(server.port, ca_file)
     assert not report.verdict.valid
     assert report.verdict.reasons == [
@@ -300,10 +304,10 @@ async def test_sha1_signature(root: Authority, ca_file: Path, serve: object) -> 
     agrees(report, server.port, ca_file)
 
 
-async def test_expired_and_wrong_host_reported_together(ca_file: Path, serve: object) -> None:
+async def test_expired_and_wrong_host_reported_together(ca_file: Path, serve: Serve) -> None:
     stranger = Authority("Stranger Root CA")
     issued = stranger.issue("other.test", not_after=NOW - dt.timedelta(days=2))
-    server = serve(issued)  # type: ignore[operator]
+    server = serve(issued)
     report = await check(server.port, ca_file)
     assert len(report.verdict.reasons) == 3
     assert "not trusted" in report.verdict.reasons[0]
@@ -312,26 +316,26 @@ async def test_expired_and_wrong_host_reported_together(ca_file: Path, serve: ob
     agrees(report, server.port, ca_file)
 
 
-async def test_expiring_soon_warns(root: Authority, ca_file: Path, serve: object) -> None:
-    server = serve(root.issue(NAME, not_after=NOW + dt.timedelta(days=5, hours=1)))  # type: ignore[operator]
+async def test_expiring_soon_warns(root: Authority, ca_file: Path, serve: Serve) -> None:
+    server = serve(root.issue(NAME, not_after=NOW + dt.timedelta(days=5, hours=1)))
     report = await check(server.port, ca_file)
     assert report.verdict.valid
     assert report.verdict.warnings[0].startswith("The certificate expires in 5 days")
     assert ":rotating_light:" in plain(tls.render(report))
-    later = serve(root.issue(NAME, not_after=NOW + dt.timedelta(days=20, hours=1)))  # type: ignore[operator]
+    later = serve(root.issue(NAME, not_after=NOW + dt.timedelta(days=20, hours=1)))
     report = await check(later.port, ca_file)
     assert report.verdict.warnings[0].startswith("The certificate expires in 20 days")
     assert ":warning:" in plain(tls.render(report))
 
 
-async def test_ocsp_staple(root: Authority, ca_file: Path, serve: object) -> None:
+async def test_ocsp_staple(root: Authority, ca_file: Path, serve: Serve) -> None:
     issued = root.issue(NAME)
-    stapling = serve(issued, staple=ocsp_response(issued, root))  # type: ignore[operator]
+    stapling = serve(issued, staple=ocsp_response(issued, root))
     report = await check(stapling.port, ca_file)
     assert report.session.ocsp_stapled is True
     assert "OCSP       response stapled" in plain(tls.render(report))
     assert "OCSP Response Status: successful" in openssl_status(stapling.port)
-    plain_server = serve(root.issue(NAME))  # type: ignore[operator]
+    plain_server = serve(root.issue(NAME))
     report = await check(plain_server.port, ca_file)
     assert report.session.ocsp_stapled is False
     assert "OCSP       no response stapled" in plain(tls.render(report))
@@ -341,8 +345,8 @@ async def test_ocsp_staple(root: Authority, ca_file: Path, serve: object) -> Non
 # --- protocols ----------------------------------------------------------------------------
 
 
-async def test_tls12_only_server(root: Authority, ca_file: Path, serve: object) -> None:
-    server = serve(root.issue(NAME), maximum=ssl.TLSVersion.TLSv1_2)  # type: ignore[operator]
+async def test_tls12_only_server(root: Authority, ca_file: Path, serve: Serve) -> None:
+    server = serve(root.issue(NAME), maximum=ssl.TLSVersion.TLSv1_2)
     report = await tls.check(
         tls.parse(f"127.0.0.1:{server.port} --sni {NAME} +protocols"), options(ca_file)
     )
@@ -356,10 +360,10 @@ async def test_tls12_only_server(root: Authority, ca_file: Path, serve: object) 
     agrees(report, server.port, ca_file)
 
 
-async def test_old_protocols_warn(root: Authority, ca_file: Path, serve: object) -> None:
+async def test_old_protocols_warn(root: Authority, ca_file: Path, serve: Serve) -> None:
     if not tls.can_offer(ssl.TLSVersion.TLSv1):
         pytest.skip("this OpenSSL cannot offer TLS 1.0 (the probe says 'not tested')")
-    server = serve(root.issue(NAME), minimum=ssl.TLSVersion.TLSv1)  # type: ignore[operator]
+    server = serve(root.issue(NAME), minimum=ssl.TLSVersion.TLSv1)
     report = await tls.check(
         tls.parse(f"127.0.0.1:{server.port} --sni {NAME} +protocols"), options(ca_file)
     )
@@ -372,22 +376,20 @@ async def test_old_protocols_warn(root: Authority, ca_file: Path, serve: object)
     assert "still accepts TLS 1.0 and TLS 1.1" in plain(tls.render(report))
 
 
-async def test_tls10_only_server(root: Authority, ca_file: Path, serve: object) -> None:
+async def test_tls10_only_server(root: Authority, ca_file: Path, serve: Serve) -> None:
     if not tls.can_offer(ssl.TLSVersion.TLSv1):
         pytest.skip("this OpenSSL cannot offer TLS 1.0")
-    server = serve(  # type: ignore[operator]
-        root.issue(NAME), minimum=ssl.TLSVersion.TLSv1, maximum=ssl.TLSVersion.TLSv1
-    )
+    server = serve(root.issue(NAME), minimum=ssl.TLSVersion.TLSv1, maximum=ssl.TLSVersion.TLSv1)
     report = await check(server.port, ca_file)
     assert report.verdict.valid
     assert report.session.version == "TLS 1.0"
     assert "The connection used TLS 1.0, deprecated since 2021" in plain(tls.render(report))
 
 
-async def test_localhost_tries_each_address(root: Authority, ca_file: Path, serve: object) -> None:
+async def test_localhost_tries_each_address(root: Authority, ca_file: Path, serve: Serve) -> None:
     # The server listens on 127.0.0.1 only; if localhost also resolves to ::1,
     # that address is refused and the next one is tried.
-    server = serve(root.issue(NAME))  # type: ignore[operator]
+    server = serve(root.issue(NAME))
     report = await tls.check(tls.parse(f"localhost:{server.port} --sni {NAME}"), options(ca_file))
     assert report.verdict.valid
     assert str(report.session.address) == "127.0.0.1"
@@ -409,8 +411,8 @@ async def test_refused_port(ca_file: Path) -> None:
     assert caught.value.message == f"Could not connect to 127.0.0.1:{port}: connection refused."
 
 
-async def test_stalled_handshake(ca_file: Path, serve: object) -> None:
-    server = serve(mode="stall")  # type: ignore[operator]
+async def test_stalled_handshake(ca_file: Path, serve: Serve) -> None:
+    server = serve(mode="stall")
     with pytest.raises(Timeout) as caught:
         await check(server.port, ca_file, handshake_timeout=0.3)
     assert caught.value.message == (
@@ -419,8 +421,8 @@ async def test_stalled_handshake(ca_file: Path, serve: object) -> None:
     )
 
 
-async def test_plain_http_on_the_port(ca_file: Path, serve: object) -> None:
-    server = serve(mode="http")  # type: ignore[operator]
+async def test_plain_http_on_the_port(ca_file: Path, serve: Serve) -> None:
+    server = serve(mode="http")
     with pytest.raises(ProtocolError) as caught:
         await check(server.port, ca_file)
     assert (
@@ -433,21 +435,21 @@ async def test_name_that_does_not_resolve(ca_file: Path) -> None:
         await tls.check(tls.parse("does-not-exist.invalid"), options(ca_file))
 
 
-async def test_private_target_refused(ca_file: Path, serve: object) -> None:
+async def test_private_target_refused(ca_file: Path, serve: Serve) -> None:
     with pytest.raises(TargetRefused) as caught:
         await check(443, ca_file, allow_private=False)
     assert "loopback" in caught.value.message
 
 
-async def test_overall_deadline(ca_file: Path, serve: object) -> None:
-    server = serve(mode="stall")  # type: ignore[operator]
+async def test_overall_deadline(ca_file: Path, serve: Serve) -> None:
+    server = serve(mode="stall")
     with pytest.raises(Timeout) as caught:
         await check(server.port, ca_file, handshake_timeout=5, deadline=0.3)
     assert "did not finish within 0.3 s" in caught.value.message
 
 
-async def test_unreadable_trust_store(tmp_path: Path, serve: object, root: Authority) -> None:
-    server = serve(root.issue(NAME))  # type: ignore[operator]
+async def test_unreadable_trust_store(tmp_path: Path, serve: Serve, root: Authority) -> None:
+    server = serve(root.issue(NAME))
     with pytest.raises(ChatbotError) as missing:
         await check(server.port, tmp_path / "nope.pem")
     assert "I cannot read certificates from the trust store" in missing.value.message
@@ -461,8 +463,8 @@ async def test_unreadable_trust_store(tmp_path: Path, serve: object, root: Autho
 # --- the command --------------------------------------------------------------------------
 
 
-async def test_command_through_the_registry(root: Authority, ca_file: Path, serve: object) -> None:
-    server = serve(root.issue(NAME))  # type: ignore[operator]
+async def test_command_through_the_registry(root: Authority, ca_file: Path, serve: Serve) -> None:
+    server = serve(root.issue(NAME))
     settings = Settings(
         tls_ca_file=str(ca_file),
         allow_private_targets=True,

@@ -134,7 +134,6 @@ class Authority:
         not_before: dt.datetime | None = None,
         not_after: dt.datetime | None = None,
         key: Key | None = None,
-        hash_algorithm: hashes.HashAlgorithm | None = None,
         aia_url: str | None = None,
         san_critical: bool = False,
     ) -> Issued:
@@ -169,7 +168,7 @@ class Authority:
                 ),
                 critical=False,
             )
-        cert = builder.sign(self.key, hash_algorithm or hashes.SHA256())
+        cert = builder.sign(self.key, hashes.SHA256())
         return Issued(cert, key, self.chain)
 
 
