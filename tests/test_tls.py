@@ -39,6 +39,7 @@ from tests.servers.tls import (
     refused_port,
     self_signed,
     sha1_signed,
+    unanswered_port,
 )
 
 NAME = "example.test"
@@ -409,6 +410,12 @@ async def test_refused_port(ca_file: Path) -> None:
     with pytest.raises(ConnectFailed) as caught:
         await check(port, ca_file)
     assert caught.value.message == f"Could not connect to 127.0.0.1:{port}: connection refused."
+
+
+async def test_connect_timeout(ca_file: Path) -> None:
+    with unanswered_port() as port, pytest.raises(Timeout) as caught:
+        await check(port, ca_file, connect_timeout=0.3)
+    assert caught.value.message == f"Could not connect to 127.0.0.1:{port} within 0.3 s."
 
 
 async def test_stalled_handshake(ca_file: Path, serve: Serve) -> None:

@@ -18,6 +18,7 @@ import ssl
 import subprocess
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -396,3 +397,23 @@ def ocsp_response(issued: Issued, authority: Authority) -> bytes:
         .sign(authority.key, hashes.SHA256())
     )
     return response.public_bytes(serialization.Encoding.DER)
+
+
+@contextmanager
+def unanswered_port() -> Iterator[int]:
+    """A port whose SYNs go unanswered: a listener that never accepts, its queue full.
+
+    Linux drops a SYN when the accept queue is full, so a connect to it times
+    out, as one to a firewalled host does.
+    """
+    with socket.socket() as listener, contextlib.ExitStack() as stack:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = int(listener.getsockname()[1])
+        for _ in range(3):
+            filler = stack.enter_context(socket.socket())
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+        time.sleep(0.05)
+        yield port
