@@ -305,7 +305,7 @@ def assess(
                 (
                     "chain",
                     f"The chain is incomplete: the server does not send the intermediate "
-                    f"certificate {cn(fetched_issuer.subject)}. Browsers fetch it from "
+                    f"certificate {cn(fetched_issuer.subject)}. Chrome and Safari fetch it from "
                     f"{fetched_from}, but curl, Python, Java and most other clients fail.",
                 )
             )
