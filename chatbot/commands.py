@@ -80,6 +80,12 @@ async def _whois(invocation: Invocation, settings: Settings) -> Reply:
     return await registration.run(invocation.text, registration.Options.from_settings(settings))
 
 
+async def _tls(invocation: Invocation, settings: Settings) -> Reply:
+    from chatbot import tls
+
+    return await tls.run(invocation.text, tls.Options.from_settings(settings))
+
+
 COMMANDS: dict[str, Command] = {
     command.name: command
     for command in (
@@ -119,6 +125,19 @@ COMMANDS: dict[str, Command] = {
                 "example.com +raw",
             ),
             run=_whois,
+        ),
+        Command(
+            name="tls",
+            description="Check a server's TLS certificate, like openssl s_client, and say why.",
+            usage_hint="host[:port] | https://url | [ipv6]:port [--sni name] [+protocols]",
+            examples=(
+                "example.com",
+                "example.com:8443",
+                "https://example.com/login",
+                "[2001:db8::1]:443 --sni example.com",
+                "bücher.example +protocols",
+            ),
+            run=_tls,
         ),
     )
 }

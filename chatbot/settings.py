@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     whois_port: int = Field(default=43, ge=1, le=65535)
     whois_timeout_seconds: float = Field(default=4.0, gt=0)
     whois_deadline_seconds: float = Field(default=8.0, gt=0)
+    tls_ca_file: str | None = None
+    tls_connect_timeout_seconds: float = Field(default=3.0, gt=0)
+    tls_handshake_timeout_seconds: float = Field(default=5.0, gt=0)
 
     @field_validator("response_url_prefixes", "dns_resolvers", mode="before")
     @classmethod
