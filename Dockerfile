@@ -14,11 +14,11 @@ ENV UV_LINK_MODE=copy \
 WORKDIR /src
 # Dependencies first, in their own layer: it is reused until uv.lock changes.
 COPY pyproject.toml uv.lock ./
-RUN uv sync --frozen --no-dev --no-install-project
+RUN uv sync --locked --no-dev --no-install-project
 # Then the project itself, installed as a wheel (not a link back to /src).
 COPY README.md ./
 COPY chatbot ./chatbot
-RUN uv sync --frozen --no-dev --no-editable
+RUN uv sync --locked --no-dev --no-editable
 # Some wheels ship their native libraries with symbols and debug information
 # (PyYAML's, cryptography's): about 5 MB that nothing reads in production.
 RUN find /app/.venv -name "*.so" -exec strip --strip-unneeded {} +
