@@ -103,7 +103,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(name: str, words: list[str]) -> int:
-    from chatbot.errors import UsageError  # noqa: F401  (keeps import cost off `serve`)
     from chatbot.settings import Settings
 
     try:
@@ -117,7 +116,7 @@ def _run(name: str, words: list[str]) -> int:
     print(plain(reply))
     if not reply.is_error:
         return EXIT_ANSWER
-    return EXIT_USAGE if reply.parts[1:] == command.usage.parts[1:] else EXIT_FAILED
+    return EXIT_USAGE if reply.is_usage else EXIT_FAILED
 
 
 def _serve(host: str, port: int | None) -> int:

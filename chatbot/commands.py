@@ -153,7 +153,7 @@ async def execute(command: Command, invocation: Invocation, settings: Settings) 
             return await command.run(invocation, settings)
     except UsageError as exc:
         usage = command.usage
-        return Reply.error(exc.message, *usage.parts[1:])
+        return Reply.error(exc.message, *usage.parts[1:], usage=True)
     except ChatbotError as exc:
         return Reply.error(exc.message)
     except TimeoutError:

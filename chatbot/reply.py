@@ -32,10 +32,12 @@ class Reply:
     summary: str
     parts: tuple[Part, ...] = field(default_factory=tuple)
     is_error: bool = False
+    # The error was in what the user typed (the CLI exits 2, the log says "usage").
+    is_usage: bool = False
 
     @classmethod
-    def error(cls, message: str, *extra: Part) -> Reply:
-        return cls(summary=message, parts=(text(message), *extra), is_error=True)
+    def error(cls, message: str, *extra: Part, usage: bool = False) -> Reply:
+        return cls(summary=message, parts=(text(message), *extra), is_error=True, is_usage=usage)
 
 
 def text(body: str) -> Part:

@@ -67,7 +67,7 @@ def _summary(
 ) -> None:
     """The one line per command that says what happened."""
     milliseconds = round((time.monotonic() - started) * 1000)
-    outcome = "error" if reply.is_error else "answer"
+    outcome = "usage" if reply.is_usage else "error" if reply.is_error else "answer"
     log.info(
         "/%s %s %s in %d ms",
         command,

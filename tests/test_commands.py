@@ -6,7 +6,7 @@ from collections.abc import Callable
 import pytest
 
 from chatbot.commands import COMMANDS, Command, Invocation, execute
-from chatbot.errors import ConnectFailed
+from chatbot.errors import ConnectFailed, UsageError
 from chatbot.reply import Reply, plain
 from chatbot.settings import Settings
 
@@ -39,6 +39,20 @@ async def test_known_errors_show_their_sentence() -> None:
 
     reply = await execute(_command(refused), Invocation("x"), Settings())
     assert plain(reply) == "Could not connect to 192.0.2.1: connection refused."
+
+
+async def test_usage_errors_are_marked_and_carry_the_usage() -> None:
+    async def confused(invocation: Invocation, settings: Settings) -> Reply:
+        raise UsageError("That is not a name.")
+
+    reply = await execute(_command(confused), Invocation("x"), Settings())
+    assert reply.is_error and reply.is_usage
+    assert plain(reply).splitlines()[:2] == ["That is not a name.", "Usage: `/t x`"]
+
+    async def refused(invocation: Invocation, settings: Settings) -> Reply:
+        raise ConnectFailed(server="192.0.2.1", reason="connection refused")
+
+    assert not (await execute(_command(refused), Invocation("x"), Settings())).is_usage
 
 
 async def test_overall_deadline() -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -241,8 +242,9 @@ def test_usage_on_empty_or_help(service: Callable[..., str], text: str) -> None:
 
 @pytest.mark.parametrize("text", ["a.test b.test", "example.test +nope", "-p 0 example.test", "-x"])
 def test_bad_input_is_an_ephemeral_message_not_a_500(
-    service: Callable[..., str], text: str
+    service: Callable[..., str], text: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)
     base = service(response_type="in_channel")
     body = form("dig", text)
     response = post(base, "dig", body, headers(body))
@@ -250,12 +252,26 @@ def test_bad_input_is_an_ephemeral_message_not_a_500(
     answer = response.json()
     assert answer["response_type"] == "ephemeral"
     assert "Usage: `/dig" in str(answer["blocks"])
+    assert _outcomes(caplog) == ["usage"]
 
 
-def test_refused_target_is_a_message(service: Callable[..., str], dns_server: DNSServer) -> None:
+def _outcomes(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The outcome of each command's summary log line."""
+    return [
+        record.fields["outcome"]
+        for record in caplog.records
+        if "outcome" in getattr(record, "fields", {})
+    ]
+
+
+def test_refused_target_is_a_message(
+    service: Callable[..., str], dns_server: DNSServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     base = service(allow_private_targets=False)
     body = form("dig", f"example.test @127.0.0.1 -p {dns_server.port}")
     answer = post(base, "dig", body, headers(body)).json()
     assert answer["text"] == "127.0.0.1 is a loopback address, which I may not contact."
     assert answer["response_type"] == "ephemeral"
     assert dns_server.queries == []
+    assert _outcomes(caplog) == ["error"]
