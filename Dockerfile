@@ -23,7 +23,7 @@ RUN uv sync --locked --no-dev --no-editable
 # (PyYAML's, cryptography's): about 5 MB that nothing reads in production.
 RUN find /app/.venv -name "*.so" -exec strip --strip-unneeded {} +
 # Byte code for what the service runs, not for every module of every library
-# (slack_sdk's web client, pydantic.v1, ...: about 4 MB of .pyc never loaded).
+# (slack_sdk's web client, pydantic.v1, ...: about 3 MB of .pyc never loaded).
 # Whole packages where modules load lazily (dnspython's record types, uvicorn's
 # protocols, httpcore's and anyio's backends, what chatbot imports inside
 # functions); then importing every chatbot module and building the app writes
