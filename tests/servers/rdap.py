@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.servers.threads import serving
 
 
 @dataclass
@@ -71,14 +72,8 @@ class JSONServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-        thread.start()
-        try:
+        with serving(self._httpd):
             yield self
-        finally:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            thread.join()
 
 
 # --- RFC 9083 documents -------------------------------------------------------

@@ -32,6 +32,8 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 from OpenSSL import SSL
 
+from tests.servers.threads import serving
+
 Key = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 NOW = dt.datetime.now(dt.UTC)
 
@@ -322,15 +324,8 @@ class FileServer:
 
     @contextmanager
     def running(self) -> Iterator[FileServer]:
-        # A short poll interval so that stopping takes milliseconds, not half a second.
-        thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
-        thread.start()
-        try:
+        with serving(self.httpd):
             yield self
-        finally:
-            self.httpd.shutdown()
-            self.httpd.server_close()
-            thread.join(2)
 
 
 def refused_port() -> int:
