@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import http.client
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from health import healthy  # bench/ is on sys.path when a script here runs
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "python:3.13-slim"
@@ -68,17 +69,6 @@ def _top_level(image: str) -> list[str]:
     return [f"{SITE}/{name}" for name in names if not name.endswith(".dist-info")]
 
 
-def _healthy(port: int) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-    try:
-        connection.request("GET", "/health")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
-
-
 def first_answer_seconds(image: str, timeout: float = 30) -> float:
     """Seconds from `docker run` to the first 200 on /health."""
     started = time.perf_counter()
@@ -93,7 +83,7 @@ def first_answer_seconds(image: str, timeout: float = 30) -> float:
     )
     try:
         port = int(docker("port", container, f"{PORT}/tcp").split()[0].rsplit(":", 1)[1])
-        while not _healthy(port):
+        while not healthy(port):
             if time.perf_counter() - started > timeout:
                 raise SystemExit(f"no 200 on /health within {timeout} s")
             time.sleep(0.005)

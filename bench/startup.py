@@ -13,7 +13,6 @@ busy machine hits both alike. Prints the median of each and the ratio ours/bare
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import socket
 import statistics
@@ -22,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from health import healthy  # bench/ is on sys.path when a script here runs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,17 +70,6 @@ def _free_port() -> int:
         return port
 
 
-def _healthy(port: int) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-    try:
-        connection.request("GET", "/health")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
-
-
 def first_answer_seconds(
     app: str, app_dir: Path, timeout: float = 30, write_bytecode: bool = False
 ) -> float:
@@ -95,7 +85,7 @@ def first_answer_seconds(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        while not _healthy(port):
+        while not healthy(port):
             if process.poll() is not None:
                 raise RuntimeError(f"{app} exited with {process.returncode} before answering")
             if time.perf_counter() - started > timeout:
