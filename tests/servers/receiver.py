@@ -25,17 +25,19 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                status, headers = receiver.statuses.pop(0) if receiver.statuses else (200, {})
+                # Recorded before the answer goes out: once the sender has its
+                # answer, a test may look at what arrived.
+                with receiver.arrived:
+                    receiver.paths.append(self.path)
+                    receiver.posts.append(json.loads(body or b"null"))
+                    status, headers = receiver.statuses.pop(0) if receiver.statuses else (200, {})
+                    receiver.arrived.notify_all()
                 self.send_response(status)
                 for key, value in headers.items():
                     self.send_header(key, value)
                 self.send_header("content-length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
-                with receiver.arrived:
-                    receiver.paths.append(self.path)
-                    receiver.posts.append(json.loads(body or b"null"))
-                    receiver.arrived.notify_all()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
