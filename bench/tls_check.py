@@ -22,7 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chatbot import tls
+from chatbot.tls import check as tls
+from chatbot.tls import command as tls_command
+from chatbot.tls import render as tls_render
 from tests.servers.tls import Authority, TLSServer
 
 NAME = "example.test"
@@ -39,8 +41,8 @@ async def bare(port: int, context: ssl.SSLContext) -> float:
 
 async def ours(port: int, options: tls.Options) -> float:
     started = time.perf_counter()
-    report = await tls.check(tls.parse(f"127.0.0.1:{port} --sni {NAME}"), options)
-    tls.render(report)
+    report = await tls.check(tls_command.parse(f"127.0.0.1:{port} --sni {NAME}"), options)
+    tls_render.render(report)
     elapsed = time.perf_counter() - started
     assert report.verdict.valid, report.verdict.reasons
     return elapsed

@@ -69,21 +69,21 @@ async def _hello(invocation: Invocation, settings: Settings) -> Reply:
 
 
 async def _dig(invocation: Invocation, settings: Settings) -> Reply:
-    from chatbot import dig
+    from chatbot.dns import command
 
-    return await dig.run(invocation.text, dig.Options.from_settings(settings))
+    return await command.run(invocation.text, command.options(settings))
 
 
 async def _whois(invocation: Invocation, settings: Settings) -> Reply:
-    from chatbot import registration
+    from chatbot.registration import command
 
-    return await registration.run(invocation.text, registration.Options.from_settings(settings))
+    return await command.run(invocation.text, command.Options.from_settings(settings))
 
 
 async def _tls(invocation: Invocation, settings: Settings) -> Reply:
-    from chatbot import tls
+    from chatbot.tls import command
 
-    return await tls.run(invocation.text, tls.Options.from_settings(settings))
+    return await command.run(invocation.text, command.options(settings))
 
 
 COMMANDS: dict[str, Command] = {

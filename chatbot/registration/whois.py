@@ -19,7 +19,7 @@ from typing import Literal
 
 from chatbot import policy
 from chatbot.errors import ChatbotError, ConnectFailed, ProtocolError, RateLimited, Timeout
-from chatbot.registration import MAX_BYTES, Record, Target, network_span, rir_of, when
+from chatbot.registration.records import MAX_BYTES, Record, Target, network_span, rir_of, when
 
 Via = Literal["", "refer", "registrar", "referralserver"]
 

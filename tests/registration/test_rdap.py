@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from chatbot import rdap
 from chatbot.errors import ProtocolError, RateLimited, TargetRefused, Timeout
-from chatbot.registration import parse
+from chatbot.registration import rdap
+from chatbot.registration.command import parse
 from tests.servers.rdap import RdapWorld, Response, rdap_world
 
 

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
-from chatbot import policy, tls
+from chatbot import policy
 from chatbot.commands import COMMANDS, Invocation, execute
 from chatbot.errors import (
     ChatbotError,
@@ -29,6 +29,9 @@ from chatbot.errors import (
 )
 from chatbot.reply import plain
 from chatbot.settings import Settings
+from chatbot.tls import check as tls
+from chatbot.tls import command as tls_command
+from chatbot.tls import render as tls_render
 from tests.servers.tls import (
     NOW,
     Authority,
@@ -123,7 +126,7 @@ def openssl_status(port: int) -> str:
 
 async def check(port: int, ca_file: Path, *, name: str = NAME, **kw: Any) -> tls.Report:
     sni = f" --sni {name}" if policy.parse_ip(name) is None else ""
-    target = tls.parse(f"127.0.0.1:{port}{sni}")
+    target = tls_command.parse(f"127.0.0.1:{port}{sni}")
     return await tls.check(target, options(ca_file, **kw))
 
 
@@ -146,7 +149,7 @@ async def test_valid(root: Authority, ca_file: Path, serve: Serve) -> None:
     assert 88 <= report.verdict.days_left <= 90
     assert server.connections == 1  # a valid certificate costs one handshake
     agrees(report, server.port, ca_file)
-    shown = plain(tls.render(report))
+    shown = plain(tls_render.render(report))
     assert "the certificate is valid" in shown
     assert "example.test, www.example.test" in shown
     assert "TLS 1.3" in shown and "ALPN h2" in shown
@@ -251,7 +254,7 @@ async def test_missing_intermediate_fetched_from_aia(
         assert len(whole.session.chain) == 2
         assert files.requests == ["/intermediate.der"]  # nothing fetched for a whole chain
         agrees(whole, complete.port, ca_file)
-        chain = plain(tls.render(whole))
+        chain = plain(tls_render.render(whole))
         assert f"0 {NAME} -> Test Intermediate CA" in chain
         assert "1 Test Intermediate CA -> Test Root CA" in chain
 
@@ -289,7 +292,7 @@ async def test_weak_rsa_key(root: Authority, ca_file: Path, serve: Serve) -> Non
     assert report.verdict.reasons == [
         "The certificate has a weak 1024-bit RSA key; 2048 bits is the minimum."
     ]
-    assert "RSA 1024 bits" in plain(tls.render(report))
+    assert "RSA 1024 bits" in plain(tls_render.render(report))
     agrees(report, server.port, ca_file)
 
 
@@ -301,7 +304,7 @@ async def test_sha1_signature(root: Authority, ca_file: Path, serve: Serve) -> N
         "The certificate is signed with SHA-1, which is broken and which browsers and "
         "OpenSSL reject."
     ]
-    assert "ecdsa-with-SHA1" in plain(tls.render(report))
+    assert "ecdsa-with-SHA1" in plain(tls_render.render(report))
     agrees(report, server.port, ca_file)
 
 
@@ -322,11 +325,11 @@ async def test_expiring_soon_warns(root: Authority, ca_file: Path, serve: Serve)
     report = await check(server.port, ca_file)
     assert report.verdict.valid
     assert report.verdict.warnings[0].startswith("The certificate expires in 5 days")
-    assert ":rotating_light:" in plain(tls.render(report))
+    assert ":rotating_light:" in plain(tls_render.render(report))
     later = serve(root.issue(NAME, not_after=NOW + dt.timedelta(days=20, hours=1)))
     report = await check(later.port, ca_file)
     assert report.verdict.warnings[0].startswith("The certificate expires in 20 days")
-    assert ":warning:" in plain(tls.render(report))
+    assert ":warning:" in plain(tls_render.render(report))
 
 
 async def test_ocsp_staple(root: Authority, ca_file: Path, serve: Serve) -> None:
@@ -334,12 +337,12 @@ async def test_ocsp_staple(root: Authority, ca_file: Path, serve: Serve) -> None
     stapling = serve(issued, staple=ocsp_response(issued, root))
     report = await check(stapling.port, ca_file)
     assert report.session.ocsp_stapled is True
-    assert "OCSP       response stapled" in plain(tls.render(report))
+    assert "OCSP       response stapled" in plain(tls_render.render(report))
     assert "OCSP Response Status: successful" in openssl_status(stapling.port)
     plain_server = serve(root.issue(NAME))
     report = await check(plain_server.port, ca_file)
     assert report.session.ocsp_stapled is False
-    assert "OCSP       no response stapled" in plain(tls.render(report))
+    assert "OCSP       no response stapled" in plain(tls_render.render(report))
     assert "OCSP response: no response sent" in openssl_status(plain_server.port)
 
 
@@ -351,7 +354,7 @@ async def test_tls12_only_server(root: Authority, ca_file: Path, serve: Serve) -
     only = ssl.TLSVersion.TLSv1_2
     server = serve(root.issue(NAME), minimum=only, maximum=only)
     report = await tls.check(
-        tls.parse(f"127.0.0.1:{server.port} --sni {NAME} +protocols"), options(ca_file)
+        tls_command.parse(f"127.0.0.1:{server.port} --sni {NAME} +protocols"), options(ca_file)
     )
     assert report.verdict.valid
     assert report.session.version == "TLS 1.2"
@@ -368,7 +371,7 @@ async def test_old_protocols_warn(root: Authority, ca_file: Path, serve: Serve) 
         pytest.skip("this OpenSSL cannot offer TLS 1.0 (the probe says 'not tested')")
     server = serve(root.issue(NAME), minimum=ssl.TLSVersion.TLSv1)
     report = await tls.check(
-        tls.parse(f"127.0.0.1:{server.port} --sni {NAME} +protocols"), options(ca_file)
+        tls_command.parse(f"127.0.0.1:{server.port} --sni {NAME} +protocols"), options(ca_file)
     )
     assert report.protocols == {
         "TLS 1.0": "accepted",
@@ -376,7 +379,7 @@ async def test_old_protocols_warn(root: Authority, ca_file: Path, serve: Serve) 
         "TLS 1.2": "accepted",
         "TLS 1.3": "accepted",
     }
-    assert "still accepts TLS 1.0 and TLS 1.1" in plain(tls.render(report))
+    assert "still accepts TLS 1.0 and TLS 1.1" in plain(tls_render.render(report))
 
 
 async def test_tls10_only_server(root: Authority, ca_file: Path, serve: Serve) -> None:
@@ -386,14 +389,16 @@ async def test_tls10_only_server(root: Authority, ca_file: Path, serve: Serve) -
     report = await check(server.port, ca_file)
     assert report.verdict.valid
     assert report.session.version == "TLS 1.0"
-    assert "The connection used TLS 1.0, deprecated since 2021" in plain(tls.render(report))
+    assert "The connection used TLS 1.0, deprecated since 2021" in plain(tls_render.render(report))
 
 
 async def test_localhost_tries_each_address(root: Authority, ca_file: Path, serve: Serve) -> None:
     # The server listens on 127.0.0.1 only; if localhost also resolves to ::1,
     # that address is refused and the next one is tried.
     server = serve(root.issue(NAME))
-    report = await tls.check(tls.parse(f"localhost:{server.port} --sni {NAME}"), options(ca_file))
+    report = await tls.check(
+        tls_command.parse(f"localhost:{server.port} --sni {NAME}"), options(ca_file)
+    )
     assert report.verdict.valid
     assert str(report.session.address) == "127.0.0.1"
 
@@ -441,7 +446,7 @@ async def test_plain_http_on_the_port(ca_file: Path, serve: Serve) -> None:
 
 async def test_name_that_does_not_resolve(ca_file: Path) -> None:
     with pytest.raises(NotResolvable):
-        await tls.check(tls.parse("does-not-exist.invalid"), options(ca_file))
+        await tls.check(tls_command.parse("does-not-exist.invalid"), options(ca_file))
 
 
 async def test_private_target_refused(ca_file: Path, serve: Serve) -> None:
@@ -523,12 +528,12 @@ async def test_command_through_the_registry(root: Authority, ca_file: Path, serv
     ],
 )
 def test_parse(text: str, host: str, port: int, sni: str | None) -> None:
-    target = tls.parse(text)
+    target = tls_command.parse(text)
     assert (target.host, target.port, target.sni) == (host, port, sni)
 
 
 def test_parse_shows_both_forms_of_an_idn() -> None:
-    target = tls.parse("bücher.example +protocols")
+    target = tls_command.parse("bücher.example +protocols")
     assert target.shown == "bücher.example (xn--bcher-kva.example)"
     assert target.protocols
 
@@ -555,7 +560,7 @@ def test_parse_shows_both_forms_of_an_idn() -> None:
 )
 def test_parse_refuses(text: str) -> None:
     with pytest.raises(UsageError):
-        tls.parse(text)
+        tls_command.parse(text)
 
 
 def _version(name: str) -> ssl.TLSVersion:

@@ -3,16 +3,21 @@ from __future__ import annotations
 import dns.rdatatype
 import pytest
 
-from chatbot import dig
+from chatbot.dns import command as dig
+from chatbot.dns import query
 from chatbot.errors import TargetRefused, UsageError
 from chatbot.reply import plain
 from chatbot.slack import BLOCK_LIMIT, SECTION_LIMIT, blocks
 from tests.servers.dns import DNSServer
 
 
-def options(server: DNSServer, *, allow_private: bool = True, timeout: float = 0.5) -> dig.Options:
-    return dig.Options(
-        resolvers=(dig.parse_server(server.address),), timeout=timeout, allow_private=allow_private
+def options(
+    server: DNSServer, *, allow_private: bool = True, timeout: float = 0.5
+) -> query.Options:
+    return query.Options(
+        resolvers=(query.parse_server(server.address),),
+        timeout=timeout,
+        allow_private=allow_private,
     )
 
 
@@ -100,13 +105,13 @@ def test_parse_rejects(text: str, message: str) -> None:
     ],
 )
 def test_parse_server(spec: str, address: str, port: int) -> None:
-    server = dig.parse_server(spec)
+    server = query.parse_server(spec)
     assert (server.address, server.port) == (address, port)
 
 
 def test_parse_server_rejects_names() -> None:
     with pytest.raises(ValueError, match="not a resolver"):
-        dig.parse_server("dns.google")
+        query.parse_server("dns.google")
 
 
 # --- against a real local server -------------------------------------------
@@ -172,8 +177,8 @@ async def test_timeout_is_one_sentence(dns_server: DNSServer) -> None:
 async def test_next_resolver_is_tried_after_a_timeout(dns_server: DNSServer) -> None:
     with DNSServer(records={}).running() as silent:
         silent.answer = lambda query: None  # type: ignore[method-assign]
-        opts = dig.Options(
-            resolvers=(dig.parse_server(silent.address), dig.parse_server(dns_server.address)),
+        opts = query.Options(
+            resolvers=(query.parse_server(silent.address), query.parse_server(dns_server.address)),
             timeout=0.2,
             allow_private=True,
         )
@@ -207,7 +212,9 @@ async def test_idn_query_goes_out_as_a_label(dns_server: DNSServer) -> None:
 
 
 async def test_at_server_by_name_and_port(dns_server: DNSServer) -> None:
-    opts = dig.Options(resolvers=(dig.parse_server("192.0.2.1"),), timeout=0.5, allow_private=True)
+    opts = query.Options(
+        resolvers=(query.parse_server("192.0.2.1"),), timeout=0.5, allow_private=True
+    )
     reply = await dig.run(f"example.test @localhost -p {dns_server.port}", opts)
     assert "192.0.2.10" in plain(reply)
     assert f"localhost 127.0.0.1#{dns_server.port}" in plain(reply)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from chatbot import whois
 from chatbot.errors import ConnectFailed, RateLimited, TargetRefused, Timeout
-from chatbot.registration import parse
+from chatbot.registration import whois
+from chatbot.registration.command import parse
 from tests.servers.whois import (
     RATE_LIMITED,
     VERISIGN_GOOGLE,

@@ -1,7 +1,7 @@
-"""DNS lookups the way BIND's dig does them: one query, the whole response.
+"""DNS queries the way BIND's dig makes them: one question, the whole response.
 
-Knows nothing of Slack: `parse` reads dig-style arguments, `lookup` asks the
-servers it is given, `render` turns responses into a neutral `Reply`.
+The network core of /dig: takes its servers, port, timeout and address policy
+as arguments (`Options`), knows nothing of Slack, settings or the web.
 """
 
 from __future__ import annotations
@@ -16,15 +16,11 @@ import dns.exception
 import dns.flags
 import dns.message
 import dns.name
-import dns.rcode
 import dns.rdatatype
-import dns.reversename
 import idna
 
-from chatbot import arguments, policy
+from chatbot import policy
 from chatbot.errors import ConnectFailed, ProtocolError, Timeout, UsageError
-from chatbot.reply import Part, Reply, code, context, text
-from chatbot.settings import Settings
 
 # Types a user may ask for. Meta types (ANY, AXFR, IXFR) are left out on
 # purpose: public resolvers refuse or minimise them.
@@ -93,14 +89,6 @@ class Options:
     timeout: float = 2.0
     allow_private: bool = False
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Options:
-        return cls(
-            resolvers=tuple(parse_server(s) for s in settings.dns_resolvers),
-            timeout=settings.dns_timeout_seconds,
-            allow_private=settings.allow_private_targets,
-        )
-
 
 @dataclass(frozen=True)
 class Query:
@@ -134,65 +122,6 @@ def to_name(text: str) -> tuple[dns.name.Name, str]:
         raise UsageError(f"{text} is not a valid internationalised name ({exc}).") from exc
     unicode_name = idna.decode(ascii_name)
     return dns.name.from_text(ascii_name), f"{unicode_name} ({ascii_name})"
-
-
-def parse(text: str) -> Query:
-    """dig-style arguments in any order; see the usage text for the grammar."""
-    names: list[str] = []
-    types: list[dns.rdatatype.RdataType] = []
-    server: str | None = None
-    port: int | None = None
-    reverse: str | None = None
-    flags = {"short": False, "tcp": False, "dnssec": False}
-    words = iter(arguments.split(text))
-    for word in words:
-        upper = word.upper()
-        if word.startswith("@") and len(word) > 1:
-            server = word[1:]
-        elif word in ("-p", "-x", "-t"):
-            value = next(words, None)
-            if value is None:
-                raise UsageError(f"{word} needs a value.")
-            if word == "-p":
-                if not value.isdigit() or not 0 < int(value) < 65536:
-                    raise UsageError(f"{value} is not a port number.")
-                port = int(value)
-            elif word == "-x":
-                reverse = value
-            elif value.upper() in TYPES:
-                types.append(dns.rdatatype.from_text(value.upper()))
-            else:
-                raise UsageError(f"{value} is not a record type I can look up.")
-        elif word.startswith("+"):
-            option = word[1:].lower()
-            if option not in flags:
-                raise UsageError(f"{word} is not an option I know (try +short, +tcp, +dnssec).")
-            flags[option] = True
-        elif word.startswith("-"):
-            raise UsageError(f"{word} is not an option I know.")
-        elif upper in TYPES:
-            types.append(dns.rdatatype.from_text(upper))
-        else:
-            names.append(word)
-    if reverse is not None:
-        if names:
-            raise UsageError("Give either a name or -x address, not both.")
-        address = policy.parse_ip(reverse)
-        if address is None:
-            raise UsageError(f"{reverse} is not an IP address.")
-        name = dns.reversename.from_address(str(address))
-        shown = f"{reverse} ({name.to_text(omit_final_dot=True)})"
-        types = types or [dns.rdatatype.PTR]
-    elif len(names) != 1:
-        raise UsageError(
-            "Give one name to look up."
-            if not names
-            else f"Give one name to look up, not {len(names)} ({', '.join(names)})."
-        )
-    else:
-        name, shown = to_name(names[0])
-    unique = tuple(dict.fromkeys(types or [dns.rdatatype.A]))
-    return Query(name=name, shown=shown, types=unique, server=server, port=port, **flags)
 
 
 @dataclass
@@ -262,75 +191,3 @@ async def lookup(query: Query, options: Options) -> list[Answer]:
     return list(
         await asyncio.gather(*(ask(query, t, servers, options.timeout) for t in query.types))
     )
-
-
-_RCODE_SENTENCES = {
-    dns.rcode.NXDOMAIN: "{name} does not exist (NXDOMAIN).",
-    dns.rcode.SERVFAIL: "The server could not get an answer (SERVFAIL); often a broken DNSSEC "
-    "chain or unreachable authoritative servers.",
-    dns.rcode.REFUSED: "The server refused to answer (REFUSED); it may not serve recursion to us.",
-}
-
-
-def _sentence(query: Query, answer: Answer) -> str | None:
-    assert answer.response is not None
-    rcode = answer.response.rcode()
-    type_name = dns.rdatatype.to_text(answer.rdtype)
-    if rcode in _RCODE_SENTENCES:
-        return _RCODE_SENTENCES[rcode].format(name=query.shown)
-    if rcode != dns.rcode.NOERROR:
-        return f"The server answered {dns.rcode.to_text(rcode)}."
-    if not answer.response.answer:
-        return f"{query.shown} exists but has no {type_name} records (NODATA)."
-    return None
-
-
-def _zone_lines(rrsets: list[dns.rrset.RRset]) -> list[str]:
-    return [line for rrset in rrsets for line in rrset.to_text().splitlines()]
-
-
-def _render_one(query: Query, answer: Answer) -> list[Part]:
-    type_name = dns.rdatatype.to_text(answer.rdtype)
-    if answer.response is None:
-        return [text(f"*{query.shown}* {type_name}: {answer.error}")]
-    response = answer.response
-    status = dns.rcode.to_text(response.rcode())
-    if query.short:
-        data = [rdata.to_text() for rrset in response.answer for rdata in rrset]
-        sentence = _sentence(query, answer)
-        return [code(data, unit="records")] if data else [text(sentence or "(no records)")]
-    flags = dns.flags.to_text(response.flags).lower()
-    via = "TCP" if answer.used_tcp else "UDP"
-    parts = [
-        text(f"*{query.shown}* {type_name} · {status} · {answer.milliseconds:.0f} ms"),
-        context(f"server {answer.server} ({via}) · flags: {flags}"),
-    ]
-    sentence = _sentence(query, answer)
-    if sentence:
-        parts.append(text(sentence))
-    if response.answer:
-        parts.append(code([";; ANSWER SECTION:", *_zone_lines(response.answer)], unit="records"))
-    elif response.authority:
-        parts.append(
-            code([";; AUTHORITY SECTION:", *_zone_lines(response.authority)], unit="records")
-        )
-    return parts
-
-
-def render(query: Query, answers: list[Answer]) -> Reply:
-    parts = [part for answer in answers for part in _render_one(query, answer)]
-    failed = [a for a in answers if a.response is None]
-    types = " ".join(dns.rdatatype.to_text(a.rdtype) for a in answers)
-    if len(failed) == len(answers):
-        return Reply(
-            summary=f"{query.shown} {types}: {failed[0].error}", parts=tuple(parts), is_error=True
-        )
-    statuses = ", ".join(
-        dns.rcode.to_text(a.response.rcode()) for a in answers if a.response is not None
-    )
-    return Reply(summary=f"{query.shown} {types}: {statuses}", parts=tuple(parts))
-
-
-async def run(arguments: str, options: Options) -> Reply:
-    query = parse(arguments)
-    return render(query, await lookup(query, options))

@@ -1,8 +1,9 @@
 """TLS checks the way `openssl s_client` does them, with the verdict explained.
 
-Knows nothing of Slack: `parse` reads the target, `check` connects (to the
-address the policy approved, never a second resolution) and asks OpenSSL to
-verify, `render` turns the result into a neutral `Reply`.
+The network core of /tls, knowing nothing of Slack or settings: `check`
+connects (to the address the policy approved, never a second resolution) and
+asks OpenSSL to verify; `command` parses what the user typed and `render`
+turns the `Report` into a neutral `Reply`.
 
 One handshake (`handshake.run`, pyOpenSSL driven by the event loop) completes
 whatever the certificate, while OpenSSL verifies the chain against the trust store and
@@ -18,21 +19,18 @@ import asyncio
 import datetime as dt
 import socket
 import ssl
-import urllib.parse
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import certifi
 import httpx
-import idna
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from chatbot import certificate, handshake, policy
-from chatbot.errors import ChatbotError, ConnectFailed, ProtocolError, Timeout, UsageError
-from chatbot.reply import Part, Reply, code, context, text
-from chatbot.settings import Settings
+from chatbot import policy
+from chatbot.errors import ChatbotError, ConnectFailed, ProtocolError, Timeout
+from chatbot.tls import certificate, handshake
 
 VERSIONS = (
     ("TLS 1.0", ssl.TLSVersion.TLSv1),
@@ -74,17 +72,6 @@ class Options:
     deadline: float = 9.0
     allow_private: bool = False
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Options:
-        return cls(
-            ca_file=settings.tls_ca_file,
-            connect_timeout=settings.tls_connect_timeout_seconds,
-            handshake_timeout=settings.tls_handshake_timeout_seconds,
-            # Leave a moment of the command's deadline for our own, more specific message.
-            deadline=max(settings.command_deadline_seconds - 0.5, 0.5),
-            allow_private=settings.allow_private_targets,
-        )
-
     @property
     def trust_store(self) -> str:
         return self.ca_file or certifi.where()
@@ -92,105 +79,6 @@ class Options:
     @property
     def store_name(self) -> str:
         return f"the trust store {self.ca_file}" if self.ca_file else "the Mozilla trust store"
-
-
-def _hostname(word: str) -> tuple[str, str]:
-    """An A-label host name from user text (IDNA 2008), and how to show it."""
-    word = word.strip().rstrip(".")
-    if not word:
-        raise UsageError("Give a host name or address to check.")
-    try:
-        ascii_name = idna.encode(word, uts46=True).decode("ascii")
-    except idna.IDNAError as exc:
-        # Host names with underscores are not IDNA-valid but do exist.
-        labels = word.split(".")
-        if word.isascii() and all(
-            label and len(label) < 64 and label.replace("-", "").replace("_", "").isalnum()
-            for label in labels
-        ):
-            return word.lower(), word.lower()
-        raise UsageError(f"{word} is not a valid host name ({exc}).") from exc
-    if "xn--" in ascii_name:
-        return ascii_name, f"{idna.decode(ascii_name)} ({ascii_name})"
-    return ascii_name, ascii_name
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise UsageError(f"{text} is not a port number.")
-    return int(text)
-
-
-def _split_target(word: str) -> tuple[str, int]:
-    """host and port from `host`, `host:port`, `[v6]:port`, a bare IPv6 literal or a URL."""
-    if word.startswith("<") and word.endswith(">"):  # a Slack link the edge did not unwrap
-        word = word[1:-1].split("|", 1)[0]
-    if "://" in word:
-        url = urllib.parse.urlsplit(word)
-        if url.scheme.lower() not in SCHEMES:
-            raise UsageError(f"{url.scheme}:// is not a TLS URL I can check (use https://).")
-        try:
-            port = url.port or SCHEMES[url.scheme.lower()]
-        except ValueError as exc:
-            raise UsageError(f"{word} has an invalid port.") from exc
-        if not url.hostname:
-            raise UsageError(f"{word} has no host.")
-        return url.hostname, port
-    if word.startswith("["):
-        host, _, rest = word[1:].partition("]")
-        if rest and not rest.startswith(":"):
-            raise UsageError(f"{word} is not host, host:port or [IPv6]:port.")
-        return host, _port(rest[1:]) if rest else 443
-    if word.count(":") > 1:
-        return word, 443
-    host, _, port_text = word.partition(":")
-    return host, _port(port_text) if port_text else 443
-
-
-def parse(arguments: str) -> Target:
-    """`host[:port]`, `https://host[:port]/...`, `[v6]:port`, `--sni NAME`, `+protocols`."""
-    # Chat clients turn "--" into an em or en dash.
-    words = iter(arguments.replace("\u2014", "--").replace("\u2013", "--").split())
-    targets: list[str] = []
-    sni: str | None = None
-    protocols = False
-    for word in words:
-        if word in ("--sni", "-sni", "-servername"):
-            value = next(words, None)
-            if value is None:
-                raise UsageError(f"{word} needs a name.")
-            sni = value
-        elif word.startswith("--sni="):
-            sni = word.removeprefix("--sni=")
-        elif word.startswith("+"):
-            if word.lower() != "+protocols":
-                raise UsageError(f"{word} is not an option I know (try +protocols).")
-            protocols = True
-        elif word.startswith("-"):
-            raise UsageError(f"{word} is not an option I know (try --sni NAME).")
-        else:
-            targets.append(word)
-    if len(targets) != 1:
-        raise UsageError(
-            "Give one host to check."
-            if not targets
-            else f"Give one host to check, not {len(targets)} ({', '.join(targets)})."
-        )
-    host, port = _split_target(targets[0])
-    literal = policy.parse_ip(host)
-    if literal is not None:
-        host = shown = str(literal)
-        default_sni = None
-    elif ":" in host:
-        raise UsageError(f"{host} is not an IP address.")
-    else:
-        host, shown = _hostname(host)
-        default_sni = host
-    if sni is not None:
-        if policy.parse_ip(sni) is not None:
-            raise UsageError("--sni takes a host name; SNI cannot carry an IP address.")
-        sni, _ = _hostname(sni)
-    return Target(host=host, port=port, shown=shown, sni=sni or default_sni, protocols=protocols)
 
 
 def _version_context(version: ssl.TLSVersion) -> ssl.SSLContext:
@@ -506,98 +394,3 @@ async def _check(target: Target, options: Options, now: dt.datetime | None) -> R
     )
     protocols = await probe_protocols(target, session.address, options) if target.protocols else {}
     return Report(target, session, verdict, options.store_name, url, protocols)
-
-
-def _date(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _facts(report: Report) -> list[str]:
-    session, leaf = report.session, report.session.chain[0]
-    expiry = report.verdict.expiry
-    alpn = f" · ALPN {session.alpn}" if session.alpn else " · no ALPN"
-    return [
-        f"subject    {leaf.subject.rfc4514_string() or '(empty)'}",
-        f"names      {certificate.shown_names(leaf)}",
-        f"issuer     {leaf.issuer.rfc4514_string() or '(empty)'}",
-        f"valid      {_date(leaf.not_valid_before_utc)} -> "
-        f"{_date(leaf.not_valid_after_utc)} ({expiry})",
-        f"key        {certificate.key_description(leaf)}",
-        f"signature  {certificate.signature_name(leaf)}",
-        f"protocol   {session.version} · {session.cipher}{alpn}",
-        f"OCSP       {_STAPLING[session.ocsp_stapled]}",
-    ]
-
-
-_STAPLING = {True: "response stapled", False: "no response stapled", None: "stapling unknown"}
-
-
-def _chain_lines(report: Report) -> list[str]:
-    return [
-        f"{index} {certificate.cn(cert.subject)} -> {certificate.cn(cert.issuer)} · "
-        f"expires {cert.not_valid_after_utc:%Y-%m-%d}"
-        for index, cert in enumerate(report.session.chain)
-    ]
-
-
-def _protocol_parts(protocols: dict[str, str]) -> list[Part]:
-    if not protocols:
-        return []
-    lines = [f"{name}  {result}" for name, result in protocols.items()]
-    parts: list[Part] = [
-        text("*Protocol versions, each tried on its own*"),
-        code(lines, "versions"),
-    ]
-    old = [name for name in OLD_VERSIONS if protocols.get(name) == "accepted"]
-    if old:
-        parts.append(
-            text(
-                f":warning: The server still accepts {' and '.join(sorted(old))}, deprecated "
-                "since 2021 (RFC 8996); turn them off."
-            )
-        )
-    return parts
-
-
-def render(report: Report) -> Reply:
-    target, session, verdict = report.target, report.session, report.verdict
-    where = target.server(session.address)
-    name = target.shown
-    if target.sni and target.sni != target.host:
-        where += f" · SNI {target.sni}"
-        name = f"{target.sni} on {target.shown}"
-    if verdict.valid:
-        headline = f":white_check_mark: *{name}*: the certificate is valid"
-        summary = f"{name}: certificate valid, {verdict.expiry}"
-    else:
-        headline = f":x: *{name}*: the certificate is *not valid*"
-        summary = f"{name}: certificate not valid: {verdict.reasons[0]}"
-    parts: list[Part] = [text(headline), context(where)]
-    parts += [text(f"• {reason}") for reason in verdict.reasons]
-    warning_icon = ":rotating_light:" if 0 <= verdict.days_left <= 7 else ":warning:"
-    parts += [text(f"{warning_icon} {warning}") for warning in verdict.warnings]
-    if session.version in OLD_VERSIONS:
-        parts.append(
-            text(
-                f":warning: The connection used {session.version}, deprecated since 2021 "
-                "(RFC 8996): the server offers nothing newer."
-            )
-        )
-    parts.append(code(_facts(report), unit="lines"))
-    parts.append(text("*Chain as sent by the server*"))
-    parts.append(code(_chain_lines(report), unit="certificates"))
-    parts += _protocol_parts(report.protocols)
-    openssl = session.openssl
-    said = str(openssl)
-    parts.append(
-        context(
-            f"verified against {report.store_name} · OpenSSL: {said} · "
-            f"handshake {session.milliseconds:.0f} ms"
-        )
-    )
-    return Reply(summary=summary, parts=tuple(parts))
-
-
-async def run(arguments: str, options: Options) -> Reply:
-    target = parse(arguments)
-    return render(await check(target, options))

@@ -28,7 +28,7 @@ from chatbot.errors import (
     TargetRefused,
     Timeout,
 )
-from chatbot.registration import MAX_BYTES, Record, Target, network_span, rir_of, when
+from chatbot.registration.records import MAX_BYTES, Record, Target, network_span, rir_of, when
 
 BOOTSTRAP_TTL_SECONDS = 6 * 3600
 BOOTSTRAP_MAX_BYTES = 4 * 1024 * 1024  # dns.json is a few hundred KB and growing

@@ -9,8 +9,8 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from chatbot import certificate
-from chatbot.certificate import OpenSSLResult, assess
+from chatbot.tls import certificate
+from chatbot.tls.certificate import OpenSSLResult, assess
 from tests.servers.tls import NOW, Authority, self_signed
 
 OK = OpenSSLResult()

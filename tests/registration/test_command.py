@@ -10,10 +10,13 @@ from typing import Any
 
 import pytest
 
-from chatbot import rdap, registration, whois
 from chatbot.commands import COMMANDS, Invocation, execute
 from chatbot.errors import RateLimited, UsageError
-from chatbot.registration import Record, Target, When, parse, render
+from chatbot.registration import command as registration
+from chatbot.registration import rdap, whois
+from chatbot.registration.command import parse
+from chatbot.registration.records import Record, Target, When
+from chatbot.registration.render import RAW_LINES, render
 from chatbot.reply import plain
 from chatbot.settings import Settings
 from chatbot.slack import normalize_text
@@ -181,7 +184,7 @@ def test_raw_only_when_asked() -> None:
     record = domain_record(raw=["line"] * 1000)
     assert render(Target("domain", "g.com", "g.com"), record, TODAY).parts[-1].kind == "context"
     raw = render(Target("domain", "g.com", "g.com", raw=True), record, TODAY).parts[-1]
-    assert raw.kind == "code" and len(raw.lines) == registration.RAW_LINES
+    assert raw.kind == "code" and len(raw.lines) == RAW_LINES
 
 
 # --- RDAP first, WHOIS where it has no service or fails ----------------------

@@ -1,0 +1,1 @@
+"""The DNS family: queries (`query`), their rendering (`render`) and the /dig command."""

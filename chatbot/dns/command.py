@@ -1,0 +1,85 @@
+"""The /dig command: dig-style arguments in, a `Reply` out."""
+
+from __future__ import annotations
+
+import dns.rdatatype
+import dns.reversename
+
+from chatbot import arguments, policy
+from chatbot.dns import render as rendering
+from chatbot.dns.query import TYPES, Options, Query, lookup, parse_server, to_name
+from chatbot.errors import UsageError
+from chatbot.reply import Reply
+from chatbot.settings import Settings
+
+
+def options(settings: Settings) -> Options:
+    return Options(
+        resolvers=tuple(parse_server(s) for s in settings.dns_resolvers),
+        timeout=settings.dns_timeout_seconds,
+        allow_private=settings.allow_private_targets,
+    )
+
+
+def parse(text: str) -> Query:
+    """dig-style arguments in any order; see the usage text for the grammar."""
+    names: list[str] = []
+    types: list[dns.rdatatype.RdataType] = []
+    server: str | None = None
+    port: int | None = None
+    reverse: str | None = None
+    flags = {"short": False, "tcp": False, "dnssec": False}
+    words = iter(arguments.split(text))
+    for word in words:
+        upper = word.upper()
+        if word.startswith("@") and len(word) > 1:
+            server = word[1:]
+        elif word in ("-p", "-x", "-t"):
+            value = next(words, None)
+            if value is None:
+                raise UsageError(f"{word} needs a value.")
+            if word == "-p":
+                if not value.isdigit() or not 0 < int(value) < 65536:
+                    raise UsageError(f"{value} is not a port number.")
+                port = int(value)
+            elif word == "-x":
+                reverse = value
+            elif value.upper() in TYPES:
+                types.append(dns.rdatatype.from_text(value.upper()))
+            else:
+                raise UsageError(f"{value} is not a record type I can look up.")
+        elif word.startswith("+"):
+            option = word[1:].lower()
+            if option not in flags:
+                raise UsageError(f"{word} is not an option I know (try +short, +tcp, +dnssec).")
+            flags[option] = True
+        elif word.startswith("-"):
+            raise UsageError(f"{word} is not an option I know.")
+        elif upper in TYPES:
+            types.append(dns.rdatatype.from_text(upper))
+        else:
+            names.append(word)
+    if reverse is not None:
+        if names:
+            raise UsageError("Give either a name or -x address, not both.")
+        address = policy.parse_ip(reverse)
+        if address is None:
+            raise UsageError(f"{reverse} is not an IP address.")
+        name = dns.reversename.from_address(str(address))
+        shown = f"{reverse} ({name.to_text(omit_final_dot=True)})"
+        types = types or [dns.rdatatype.PTR]
+    elif len(names) != 1:
+        raise UsageError(
+            "Give one name to look up."
+            if not names
+            else f"Give one name to look up, not {len(names)} ({', '.join(names)})."
+        )
+    else:
+        name, shown = to_name(names[0])
+    unique = tuple(dict.fromkeys(types or [dns.rdatatype.A]))
+    return Query(name=name, shown=shown, types=unique, server=server, port=port, **flags)
+
+
+async def run(arguments: str, options: Options) -> Reply:
+    query = parse(arguments)
+    return rendering.render(query, await lookup(query, options))

@@ -1,0 +1,174 @@
+"""The /whois command: one target in, RDAP first, port-43 WHOIS where RDAP has no
+service or fails, one `Reply` out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import idna
+
+from chatbot import policy
+from chatbot.errors import ChatbotError, Timeout, UsageError
+from chatbot.registration import rdap, whois
+from chatbot.registration.records import Record, Target
+from chatbot.registration.render import render
+from chatbot.reply import Reply
+
+if TYPE_CHECKING:
+    from publicsuffixlist import PublicSuffixList
+
+    from chatbot.settings import Settings
+
+# --- input ------------------------------------------------------------------
+
+_ASN = re.compile(r"(?i)^(?:as)?(\d{1,10})$")
+
+
+@lru_cache(maxsize=1)
+def _suffixes() -> PublicSuffixList:
+    from publicsuffixlist import PublicSuffixList
+
+    # ICANN section only: registries know github.io, not user.github.io.
+    return PublicSuffixList(only_icann=True)
+
+
+def _domain(word: str, raw: bool) -> Target:
+    name = word.strip().rstrip(".")
+    if "@" in name:  # a mail address: its domain is what is registered
+        name = name.rsplit("@", 1)[1]
+    if "://" in name:  # a pasted URL
+        name = name.split("://", 1)[1]
+    name = re.split(r"[/?#]", name, maxsplit=1)[0]
+    if re.fullmatch(r".+:\d+", name):
+        name = name.rsplit(":", 1)[0]
+    if name.isascii():
+        # Host labels such as _dmarc are fine: only the registrable part must be a name.
+        ascii_name = name.lower()
+    else:
+        try:
+            ascii_name = idna.encode(name, uts46=True).decode("ascii").lower()
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise UsageError(f"{word} is not a domain name, address or AS number.") from exc
+    if "." not in ascii_name.strip("."):
+        raise UsageError(f"{word} is not a domain name, address or AS number.")
+    registrable = _suffixes().privatesuffix(ascii_name)
+    if registrable is None:
+        raise UsageError(f"{ascii_name} is a public suffix; give a domain registered under it.")
+    if registrable.rsplit(".", 1)[-1].isdigit():
+        raise UsageError(f"{word} is not a domain name, address or AS number.")
+    try:
+        idna.encode(registrable)  # IDNA 2008: also rejects "exa_mple.com" and friends
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise UsageError(f"{word} is not a domain name, address or AS number.") from exc
+    unicode_name = idna.decode(registrable)
+    shown = registrable if unicode_name == registrable else f"{unicode_name} ({registrable})"
+    return Target("domain", registrable, shown, raw)
+
+
+def parse(arguments: str) -> Target:
+    """One target (domain, host, mail address, URL, address, CIDR or AS number) and `+raw`."""
+    words = arguments.split()
+    raw = False
+    targets: list[str] = []
+    for word in words:
+        if word.startswith("+"):
+            if word.lower() != "+raw":
+                raise UsageError(f"{word} is not an option I know (try +raw).")
+            raw = True
+        else:
+            targets.append(word)
+    if len(targets) != 1:
+        raise UsageError(
+            "Give one domain, address or AS number."
+            if not targets
+            else f"Give one domain, address or AS number, not {len(targets)}."
+        )
+    word = targets[0]
+    asn = _ASN.match(word)
+    if asn:
+        number = int(asn.group(1))
+        if number >= 2**32:
+            raise UsageError(f"{word} is not an AS number (they end at 4294967295).")
+        return Target("asn", str(number), f"AS{number}", raw)
+    address = policy.parse_ip(word)
+    if address is not None:
+        return Target("ip", str(address), str(address), raw)
+    if re.fullmatch(r"[0-9A-Fa-f:.]+/\d{1,3}", word):
+        try:
+            network = ipaddress.ip_network(word, strict=False)
+        except ValueError as exc:
+            raise UsageError(f"{word} is not an address block.") from exc
+        return Target("ip", str(network), str(network), raw)
+    return _domain(word, raw)
+
+
+# --- asking ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    rdap: rdap.Options
+    whois: whois.Options
+    deadline: float = 9.5  # both protocols together, inside the command's deadline
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Options:
+        return cls(
+            rdap=rdap.Options(
+                bootstrap_url=settings.rdap_bootstrap_url,
+                timeout=settings.rdap_timeout_seconds,
+                allow_private=settings.allow_private_targets,
+            ),
+            whois=whois.Options(
+                server=settings.whois_server,
+                port=settings.whois_port,
+                timeout=settings.whois_timeout_seconds,
+                deadline=settings.whois_deadline_seconds,
+                allow_private=settings.allow_private_targets,
+            ),
+            # Leave the command room to render an answer before its own deadline.
+            deadline=max(settings.command_deadline_seconds - 0.5, 0.5),
+        )
+
+
+async def lookup(target: Target, options: Options) -> Record:
+    """RDAP where the bootstrap names a service; port-43 WHOIS where it does not or fails."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    # RDAP may use most of the time, but WHOIS must keep a chance to answer.
+    rdap_budget = options.deadline * 0.6
+    rdap_error: ChatbotError | None = None
+    try:
+        async with asyncio.timeout(rdap_budget):
+            return await rdap.lookup(target, options.rdap)
+    except rdap.NoService:
+        pass
+    except ChatbotError as exc:
+        rdap_error = exc
+    except TimeoutError:
+        rdap_error = Timeout(server="RDAP", seconds=rdap_budget)
+    left = options.deadline - (loop.time() - started)
+    whois_options = replace(options.whois, deadline=max(min(options.whois.deadline, left), 0.1))
+    try:
+        record = await whois.lookup(target, whois_options)
+    except ChatbotError as exc:
+        if rdap_error is None:
+            raise
+        raise type(exc)(
+            "RDAP: {first} Port-43 WHOIS: {second}", first=rdap_error.message, second=exc.message
+        ) from exc
+    if rdap_error is not None:
+        record.notes.insert(0, f"RDAP failed, answered by port-43 WHOIS: {rdap_error.message}")
+    return record
+
+
+async def run(arguments: str, options: Options) -> Reply:
+    target = parse(arguments)
+    record = await lookup(target, options)
+    return render(target, record)

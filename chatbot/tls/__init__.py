@@ -1,0 +1,1 @@
+"""The TLS family (/tls): one verifying handshake, the certificate judged, the answer."""
