@@ -123,8 +123,9 @@ def _serve(host: str, port: int | None) -> int:
     import uvicorn
 
     from chatbot import logs
+    from chatbot.jobs import RESTART_NOTICE_SECONDS
     from chatbot.settings import get_settings
-    from chatbot.web import RESTART_NOTICE_SECONDS, MissingSecret
+    from chatbot.web import MissingSecret
 
     settings = get_settings()
     secret = settings.slack_signing_secret.get_secret_value()
