@@ -67,3 +67,19 @@ async def test_overall_deadline() -> None:
 async def test_hello_echoes_even_empty_text() -> None:
     reply = await execute(COMMANDS["hello"], Invocation("", user_name="ada"), Settings())
     assert plain(reply) == "Hello ada, I received ``"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "said"),
+    [
+        ("dig", "example.com +{", "+{ is not an option I know"),
+        ("dig", "example.com -{0}", "-{0} is not an option I know"),
+        ("whois", "exa{mple", "exa{mple is not a domain name"),
+        ("tls", "example.com -{0}", "-{0} is not an option I know"),
+    ],
+)
+async def test_braces_typed_into_a_command_are_quoted_back(name: str, text: str, said: str) -> None:
+    """Issue 9: user text was read as a str.format template and became an internal error."""
+    reply = await execute(COMMANDS[name], Invocation(text), Settings())
+    assert reply.is_usage
+    assert plain(reply).startswith(said)

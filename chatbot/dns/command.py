@@ -37,24 +37,26 @@ def parse(text: str) -> Query:
         elif word in ("-p", "-x", "-t"):
             value = next(words, None)
             if value is None:
-                raise UsageError(f"{word} needs a value.")
+                raise UsageError("{word} needs a value.", word=word)
             if word == "-p":
                 if not value.isdigit() or not 0 < int(value) < 65536:
-                    raise UsageError(f"{value} is not a port number.")
+                    raise UsageError("{value} is not a port number.", value=value)
                 port = int(value)
             elif word == "-x":
                 reverse = value
             elif value.upper() in TYPES:
                 types.append(dns.rdatatype.from_text(value.upper()))
             else:
-                raise UsageError(f"{value} is not a record type I can look up.")
+                raise UsageError("{value} is not a record type I can look up.", value=value)
         elif word.startswith("+"):
             option = word[1:].lower()
             if option not in flags:
-                raise UsageError(f"{word} is not an option I know (try +short, +tcp, +dnssec).")
+                raise UsageError(
+                    "{word} is not an option I know (try +short, +tcp, +dnssec).", word=word
+                )
             flags[option] = True
         elif word.startswith("-"):
-            raise UsageError(f"{word} is not an option I know.")
+            raise UsageError("{word} is not an option I know.", word=word)
         elif upper in TYPES:
             types.append(dns.rdatatype.from_text(upper))
         else:
@@ -64,15 +66,17 @@ def parse(text: str) -> Query:
             raise UsageError("Give either a name or -x address, not both.")
         address = policy.parse_ip(reverse)
         if address is None:
-            raise UsageError(f"{reverse} is not an IP address.")
+            raise UsageError("{reverse} is not an IP address.", reverse=reverse)
         name = dns.reversename.from_address(str(address))
         shown = f"{reverse} ({name.to_text(omit_final_dot=True)})"
         types = types or [dns.rdatatype.PTR]
     elif len(names) != 1:
+        if not names:
+            raise UsageError("Give one name to look up.")
         raise UsageError(
-            "Give one name to look up."
-            if not names
-            else f"Give one name to look up, not {len(names)} ({', '.join(names)})."
+            "Give one name to look up, not {count} ({names}).",
+            count=len(names),
+            names=", ".join(names),
         )
     else:
         name, shown = to_name(names[0])

@@ -115,11 +115,13 @@ def to_name(text: str) -> tuple[dns.name.Name, str]:
         try:
             return dns.name.from_text(text), text.rstrip(".")
         except dns.exception.DNSException as exc:
-            raise UsageError(f"{text} is not a valid DNS name.") from exc
+            raise UsageError("{text} is not a valid DNS name.", text=text) from exc
     try:
         ascii_name = idna.encode(text.rstrip("."), uts46=True).decode("ascii")
     except idna.IDNAError as exc:
-        raise UsageError(f"{text} is not a valid internationalised name ({exc}).") from exc
+        raise UsageError(
+            "{text} is not a valid internationalised name ({exc}).", text=text, exc=exc
+        ) from exc
     unicode_name = idna.decode(ascii_name)
     return dns.name.from_text(ascii_name), f"{unicode_name} ({ascii_name})"
 

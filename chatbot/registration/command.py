@@ -54,18 +54,23 @@ def _domain(word: str, raw: bool) -> Target:
         try:
             ascii_name = idna.encode(name, uts46=True).decode("ascii").lower()
         except (idna.IDNAError, UnicodeError) as exc:
-            raise UsageError(f"{word} is not a domain name, address or AS number.") from exc
+            raise UsageError(
+                "{word} is not a domain name, address or AS number.", word=word
+            ) from exc
     if "." not in ascii_name.strip("."):
-        raise UsageError(f"{word} is not a domain name, address or AS number.")
+        raise UsageError("{word} is not a domain name, address or AS number.", word=word)
     registrable = _suffixes().privatesuffix(ascii_name)
     if registrable is None:
-        raise UsageError(f"{ascii_name} is a public suffix; give a domain registered under it.")
+        raise UsageError(
+            "{ascii_name} is a public suffix; give a domain registered under it.",
+            ascii_name=ascii_name,
+        )
     if registrable.rsplit(".", 1)[-1].isdigit():
-        raise UsageError(f"{word} is not a domain name, address or AS number.")
+        raise UsageError("{word} is not a domain name, address or AS number.", word=word)
     try:
         idna.encode(registrable)  # IDNA 2008: also rejects "exa_mple.com" and friends
     except (idna.IDNAError, UnicodeError) as exc:
-        raise UsageError(f"{word} is not a domain name, address or AS number.") from exc
+        raise UsageError("{word} is not a domain name, address or AS number.", word=word) from exc
     unicode_name = idna.decode(registrable)
     shown = registrable if unicode_name == registrable else f"{unicode_name} ({registrable})"
     return Target("domain", registrable, shown, raw)
@@ -79,22 +84,20 @@ def parse(arguments: str) -> Target:
     for word in words:
         if word.startswith("+"):
             if word.lower() != "+raw":
-                raise UsageError(f"{word} is not an option I know (try +raw).")
+                raise UsageError("{word} is not an option I know (try +raw).", word=word)
             raw = True
         else:
             targets.append(word)
     if len(targets) != 1:
-        raise UsageError(
-            "Give one domain, address or AS number."
-            if not targets
-            else f"Give one domain, address or AS number, not {len(targets)}."
-        )
+        if not targets:
+            raise UsageError("Give one domain, address or AS number.")
+        raise UsageError("Give one domain, address or AS number, not {count}.", count=len(targets))
     word = targets[0]
     asn = _ASN.match(word)
     if asn:
         number = int(asn.group(1))
         if number >= 2**32:
-            raise UsageError(f"{word} is not an AS number (they end at 4294967295).")
+            raise UsageError("{word} is not an AS number (they end at 4294967295).", word=word)
         return Target("asn", str(number), f"AS{number}", raw)
     address = policy.parse_ip(word)
     if address is not None:
@@ -103,7 +106,7 @@ def parse(arguments: str) -> Target:
         try:
             network = ipaddress.ip_network(word, strict=False)
         except ValueError as exc:
-            raise UsageError(f"{word} is not an address block.") from exc
+            raise UsageError("{word} is not an address block.", word=word) from exc
         return Target("ip", str(network), str(network), raw)
     return _domain(word, raw)
 

@@ -40,7 +40,7 @@ def _hostname(word: str) -> tuple[str, str]:
             for label in labels
         ):
             return word.lower(), word.lower()
-        raise UsageError(f"{word} is not a valid host name ({exc}).") from exc
+        raise UsageError("{word} is not a valid host name ({exc}).", word=word, exc=exc) from exc
     if "xn--" in ascii_name:
         return ascii_name, f"{idna.decode(ascii_name)} ({ascii_name})"
     return ascii_name, ascii_name
@@ -48,7 +48,7 @@ def _hostname(word: str) -> tuple[str, str]:
 
 def _port(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
-        raise UsageError(f"{text} is not a port number.")
+        raise UsageError("{text} is not a port number.", text=text)
     return int(text)
 
 
@@ -59,18 +59,20 @@ def _split_target(word: str) -> tuple[str, int]:
     if "://" in word:
         url = urllib.parse.urlsplit(word)
         if url.scheme.lower() not in SCHEMES:
-            raise UsageError(f"{url.scheme}:// is not a TLS URL I can check (use https://).")
+            raise UsageError(
+                "{scheme}:// is not a TLS URL I can check (use https://).", scheme=url.scheme
+            )
         try:
             port = url.port or SCHEMES[url.scheme.lower()]
         except ValueError as exc:
-            raise UsageError(f"{word} has an invalid port.") from exc
+            raise UsageError("{word} has an invalid port.", word=word) from exc
         if not url.hostname:
-            raise UsageError(f"{word} has no host.")
+            raise UsageError("{word} has no host.", word=word)
         return url.hostname, port
     if word.startswith("["):
         host, _, rest = word[1:].partition("]")
         if rest and not rest.startswith(":"):
-            raise UsageError(f"{word} is not host, host:port or [IPv6]:port.")
+            raise UsageError("{word} is not host, host:port or [IPv6]:port.", word=word)
         return host, _port(rest[1:]) if rest else 443
     if word.count(":") > 1:
         return word, 443
@@ -89,23 +91,25 @@ def parse(arguments: str) -> Target:
         if word in ("--sni", "-sni", "-servername"):
             value = next(words, None)
             if value is None:
-                raise UsageError(f"{word} needs a name.")
+                raise UsageError("{word} needs a name.", word=word)
             sni = value
         elif word.startswith("--sni="):
             sni = word.removeprefix("--sni=")
         elif word.startswith("+"):
             if word.lower() != "+protocols":
-                raise UsageError(f"{word} is not an option I know (try +protocols).")
+                raise UsageError("{word} is not an option I know (try +protocols).", word=word)
             protocols = True
         elif word.startswith("-"):
-            raise UsageError(f"{word} is not an option I know (try --sni NAME).")
+            raise UsageError("{word} is not an option I know (try --sni NAME).", word=word)
         else:
             targets.append(word)
     if len(targets) != 1:
+        if not targets:
+            raise UsageError("Give one host to check.")
         raise UsageError(
-            "Give one host to check."
-            if not targets
-            else f"Give one host to check, not {len(targets)} ({', '.join(targets)})."
+            "Give one host to check, not {count} ({hosts}).",
+            count=len(targets),
+            hosts=", ".join(targets),
         )
     host, port = _split_target(targets[0])
     literal = policy.parse_ip(host)
@@ -113,7 +117,7 @@ def parse(arguments: str) -> Target:
         host = shown = str(literal)
         default_sni = None
     elif ":" in host:
-        raise UsageError(f"{host} is not an IP address.")
+        raise UsageError("{host} is not an IP address.", host=host)
     else:
         host, shown = _hostname(host)
         default_sni = host
