@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import signal
 import sys
 
 from chatbot.commands import COMMANDS, Invocation, execute
@@ -120,37 +119,9 @@ def _run(name: str, words: list[str]) -> int:
 
 
 def _serve(host: str, port: int | None) -> int:
-    import uvicorn
+    from chatbot import server
 
-    from chatbot import logs
-    from chatbot.jobs import RESTART_NOTICE_SECONDS
-    from chatbot.settings import get_settings
-    from chatbot.web import MissingSecret
-
-    settings = get_settings()
-    secret = settings.slack_signing_secret.get_secret_value()
-    if not secret.strip():
-        print(f"chatbot: {MissingSecret.message}", file=sys.stderr)
-        return EXIT_USAGE
-    logs.configure(project=settings.google_cloud_project, secrets=(secret,))
-    # uvicorn stops gracefully on SIGTERM, then re-raises it to the handler that
-    # was in place before it ran. Exiting 0 there tells Docker and Cloud Run the
-    # stop was clean instead of reporting a process killed by a signal (143).
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(EXIT_ANSWER))
-    uvicorn.run(
-        "chatbot:app",
-        host=host,
-        port=port or settings.port,
-        proxy_headers=True,
-        forwarded_allow_ips="*",
-        log_config=None,
-        # One summary line per command says more than an access log line.
-        access_log=False,
-        # On SIGTERM, in-flight answers get the grace less what is kept back to
-        # tell the unfinished ones to retry; all of it fits in Cloud Run's 10 s.
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds - RESTART_NOTICE_SECONDS,
-    )
-    return EXIT_ANSWER
+    return server.serve(host, port)
 
 
 def _manifest(url: str, name: str) -> int:
