@@ -11,6 +11,7 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import httpcore
@@ -66,11 +67,71 @@ def check(target: str, address: IPAddress, *, allow_private: bool) -> None:
         raise TargetRefused(target=target, address=address, kind=kind)
 
 
-async def resolve(host: str, port: int = 0) -> list[IPAddress]:
-    """All addresses of `host` (a name or a literal), without blocking the loop."""
-    literal = parse_ip(host)
-    if literal is not None:
-        return [literal]
+@dataclass(frozen=True)
+class Resolver:
+    """How a target's host name becomes addresses.
+
+    With no nameservers, the system's resolver (getaddrinfo: /etc/hosts, then
+    DNS), as before. With nameservers, they are asked directly for A and AAAA:
+    tests point this at a local DNS server so no lookup leaves loopback, and an
+    operator may make /tls and /whois see the same DNS as /dig.
+    """
+
+    nameservers: tuple[tuple[str, int], ...] = ()
+    timeout: float = 2.0
+
+    @classmethod
+    def from_specs(cls, specs: Iterable[str], timeout: float) -> Resolver:
+        """From `ip`, `ip:port` or `[v6]:port` as operators write them (checked at start)."""
+        servers = []
+        for spec in specs:
+            if spec.startswith("["):
+                host, _, rest = spec[1:].partition("]")
+                port = rest.removeprefix(":") or "53"
+            elif spec.count(":") == 1:
+                host, port = spec.split(":")
+            else:
+                host, port = spec, "53"
+            if parse_ip(host) is None or not (port.isascii() and port.isdigit()):
+                raise ValueError(f"not a resolver address: {spec!r}")
+            servers.append((host, int(port)))
+        return cls(tuple(servers), timeout)
+
+    async def addresses(self, host: str, port: int = 0) -> list[IPAddress]:
+        if not self.nameservers:
+            return await _system_addresses(host, port)
+        return await self._ask(host)
+
+    async def _ask(self, host: str) -> list[IPAddress]:
+        import dns.asyncresolver
+        import dns.exception
+        import dns.resolver
+
+        if host.lower().rstrip(".") == "localhost":
+            # RFC 6761: localhost is loopback, whatever a resolver would say.
+            return [ipaddress.ip_address("::1"), ipaddress.ip_address("127.0.0.1")]
+        resolver = dns.asyncresolver.Resolver(configure=False)
+        resolver.nameservers = [address for address, _ in self.nameservers]
+        resolver.port = self.nameservers[0][1]
+        resolver.lifetime = self.timeout
+
+        async def one(rdtype: str) -> list[IPAddress]:
+            try:
+                answer = await resolver.resolve(host, rdtype, search=False)
+            except (dns.exception.DNSException, ValueError):
+                return []
+            return [ipaddress.ip_address(rdata.to_text()) for rdata in answer]
+
+        found = [a for batch in await asyncio.gather(one("AAAA"), one("A")) for a in batch]
+        if not found:
+            raise NotResolvable(name=host)
+        return list(dict.fromkeys(found))
+
+
+SYSTEM = Resolver()
+
+
+async def _system_addresses(host: str, port: int) -> list[IPAddress]:
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -86,9 +147,19 @@ async def resolve(host: str, port: int = 0) -> list[IPAddress]:
     return list(seen)
 
 
-async def resolve_checked(host: str, port: int = 0, *, allow_private: bool) -> list[IPAddress]:
+async def resolve(host: str, port: int = 0, resolver: Resolver = SYSTEM) -> list[IPAddress]:
+    """All addresses of `host` (a name or a literal), without blocking the loop."""
+    literal = parse_ip(host)
+    if literal is not None:
+        return [literal]
+    return await resolver.addresses(host, port)
+
+
+async def resolve_checked(
+    host: str, port: int = 0, *, allow_private: bool, resolver: Resolver = SYSTEM
+) -> list[IPAddress]:
     """Addresses of `host` that may be contacted; refuses if none may."""
-    addresses = await resolve(host, port)
+    addresses = await resolve(host, port, resolver)
     allowed = [a for a in addresses if allow_private or forbidden_kind(a) is None]
     if not allowed:
         check(host, addresses[0], allow_private=allow_private)
@@ -102,9 +173,10 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
     still verifies the name while the socket goes to the address we checked.
     """
 
-    def __init__(self, allow_private: bool) -> None:
+    def __init__(self, allow_private: bool, resolver: Resolver) -> None:
         self._inner = httpcore.AnyIOBackend()
         self._allow_private = allow_private
+        self._resolver = resolver
 
     async def connect_tcp(
         self,
@@ -114,7 +186,9 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        addresses = await resolve_checked(host, port, allow_private=self._allow_private)
+        addresses = await resolve_checked(
+            host, port, allow_private=self._allow_private, resolver=self._resolver
+        )
         return await self._inner.connect_tcp(
             str(addresses[0]), port, timeout, local_address, socket_options
         )
@@ -123,13 +197,15 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-def guarded_client(*, allow_private: bool, timeout: float, **kwargs: Any) -> httpx.AsyncClient:
+def guarded_client(
+    *, allow_private: bool, timeout: float, resolver: Resolver = SYSTEM, **kwargs: Any
+) -> httpx.AsyncClient:
     """An httpx client whose every connection, redirects included, obeys the policy."""
     transport = httpx.AsyncHTTPTransport(**kwargs.pop("transport_options", {}))
     # httpx has no public hook for the network backend; the pool it builds is
     # replaced by an identical one that connects through the guard.
     transport._pool = httpcore.AsyncConnectionPool(
         ssl_context=transport._pool._ssl_context,
-        network_backend=_GuardedBackend(allow_private),
+        network_backend=_GuardedBackend(allow_private, resolver),
     )
     return httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False, **kwargs)

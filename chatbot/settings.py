@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     response_url_prefixes: CommaList = ("https://hooks.slack.com/",)
     dns_resolvers: CommaList = ("8.8.8.8", "1.1.1.1")
     dns_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Empty: target host names (/tls, /whois servers) resolve with the system's resolver.
+    target_resolvers: CommaList = ()
     command_deadline_seconds: float = Field(default=10.0, gt=0)
     allow_private_targets: bool = False
     shutdown_grace_seconds: int = Field(default=8, ge=2, le=60)
@@ -47,7 +49,7 @@ class Settings(BaseSettings):
     tls_connect_timeout_seconds: float = Field(default=3.0, gt=0)
     tls_handshake_timeout_seconds: float = Field(default=5.0, gt=0)
 
-    @field_validator("response_url_prefixes", "dns_resolvers", mode="before")
+    @field_validator("response_url_prefixes", "dns_resolvers", "target_resolvers", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split(value)

@@ -7,6 +7,7 @@ import pytest
 
 from chatbot import policy
 from chatbot.errors import NotResolvable, TargetRefused
+from tests.servers.dns import DNSServer
 from tests.servers.receiver import Receiver
 
 
@@ -86,3 +87,28 @@ async def test_guarded_client_connects_to_the_checked_address() -> None:
     with pytest.raises(httpx.ConnectError):
         async with policy.guarded_client(allow_private=True, timeout=1) as client:
             await client.get("http://127.0.0.1:1/")
+
+
+async def test_resolver_with_nameservers_asks_them(dns_server: DNSServer) -> None:
+    resolver = policy.Resolver.from_specs([dns_server.address], timeout=1)
+    found = await policy.resolve("example.test", resolver=resolver)
+    assert {str(a) for a in found} == {"192.0.2.10", "2001:db8::10"}
+    assert {(name, rdtype) for _, name, rdtype in dns_server.queries} == {
+        ("example.test.", "A"),
+        ("example.test.", "AAAA"),
+    }
+    with pytest.raises(NotResolvable):
+        await policy.resolve("nothing.test", resolver=resolver)
+    # RFC 6761: never asked, always loopback, and so refused by the policy.
+    assert await policy.resolve("localhost", resolver=resolver) == [
+        ipaddress.ip_address("::1"),
+        ipaddress.ip_address("127.0.0.1"),
+    ]
+    with pytest.raises(TargetRefused):
+        await policy.resolve_checked("localhost", allow_private=False, resolver=resolver)
+
+
+@pytest.mark.parametrize("spec", ["dns.google", "127.0.0.1:x", "[::1]:\uff15\uff13", ""])
+def test_resolver_specs_are_addresses(spec: str) -> None:
+    with pytest.raises(ValueError, match="not a resolver address"):
+        policy.Resolver.from_specs([spec], timeout=1)

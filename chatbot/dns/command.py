@@ -18,6 +18,9 @@ def options(settings: Settings) -> Options:
         resolvers=tuple(parse_server(s) for s in settings.dns_resolvers),
         timeout=settings.dns_timeout_seconds,
         allow_private=settings.allow_private_targets,
+        resolver=policy.Resolver.from_specs(
+            settings.target_resolvers, settings.dns_timeout_seconds
+        ),
     )
 
 

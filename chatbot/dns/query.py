@@ -88,6 +88,7 @@ class Options:
     resolvers: tuple[Server, ...]
     timeout: float = 2.0
     allow_private: bool = False
+    resolver: policy.Resolver = policy.SYSTEM
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,9 @@ async def servers_for(query: Query, options: Options) -> tuple[Server, ...]:
     label = host
     if policy.parse_ip(host) is None:
         host = to_name(host)[0].to_text(omit_final_dot=True)
-    addresses = await policy.resolve_checked(host, allow_private=options.allow_private)
+    addresses = await policy.resolve_checked(
+        host, allow_private=options.allow_private, resolver=options.resolver
+    )
     return (Server(str(addresses[0]), query.port or 53, label),)
 
 

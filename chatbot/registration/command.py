@@ -122,11 +122,15 @@ class Options:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Options:
+        resolver = policy.Resolver.from_specs(
+            settings.target_resolvers, settings.dns_timeout_seconds
+        )
         return cls(
             rdap=rdap.Options(
                 bootstrap_url=settings.rdap_bootstrap_url,
                 timeout=settings.rdap_timeout_seconds,
                 allow_private=settings.allow_private_targets,
+                resolver=resolver,
             ),
             whois=whois.Options(
                 server=settings.whois_server,
@@ -134,6 +138,7 @@ class Options:
                 timeout=settings.whois_timeout_seconds,
                 deadline=settings.whois_deadline_seconds,
                 allow_private=settings.allow_private_targets,
+                resolver=resolver,
             ),
             # Leave the command room to render an answer before its own deadline.
             deadline=max(settings.command_deadline_seconds - 0.5, 0.5),

@@ -56,6 +56,7 @@ class Options:
     bootstrap_url: str = "https://data.iana.org/rdap/"
     timeout: float = 4.0
     allow_private: bool = False
+    resolver: policy.Resolver = policy.SYSTEM
     max_bytes: int = MAX_BYTES
     known: Mapping[str, str] = field(default_factory=lambda: dict(KNOWN))
     # Shared by every lookup unless a caller (a test) brings its own.
@@ -118,7 +119,7 @@ async def services(registry: str, options: Options) -> list[Any]:
         return cached[1]
     # The bootstrap is the operator's choice of trust anchor, like the WHOIS root.
     async with policy.guarded_client(
-        allow_private=True, timeout=options.timeout, headers=ACCEPT
+        allow_private=True, timeout=options.timeout, resolver=options.resolver, headers=ACCEPT
     ) as client:
         data = await _get(client, url, options=options, trusted=True, hops=[])
     entries = data.get("services") if isinstance(data, dict) else None
@@ -362,7 +363,10 @@ async def lookup(target: Target, options: Options) -> Record:
     url = urljoin(base.rstrip("/") + "/", _path(target))
     hops: list[str] = []
     async with policy.guarded_client(
-        allow_private=options.allow_private, timeout=options.timeout, headers=ACCEPT
+        allow_private=options.allow_private,
+        timeout=options.timeout,
+        resolver=options.resolver,
+        headers=ACCEPT,
     ) as client:
         data = await _get(client, url, options=options, trusted=False, hops=hops)
         if data is None:

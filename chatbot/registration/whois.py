@@ -55,6 +55,7 @@ class Options:
     timeout: float = 4.0  # one server
     deadline: float = 8.0  # the whole referral chain
     allow_private: bool = False
+    resolver: policy.Resolver = policy.SYSTEM
     max_bytes: int = MAX_BYTES
     max_hops: int = 3  # referrals followed after the first server
     # Hosts to treat as a well-known server (its query rewrites and charset),
@@ -161,13 +162,16 @@ async def ask(
     max_bytes: int,
     allow_private: bool,
     trusted: bool,
+    resolver: policy.Resolver = policy.SYSTEM,
 ) -> tuple[bytes, bool]:
     """One RFC 3912 exchange: the bytes (at most `max_bytes`) and whether there were more."""
     label = server if port == 43 else f"{server}:{port}"
     if trusted:
-        addresses = await policy.resolve(server, port)
+        addresses = await policy.resolve(server, port, resolver)
     else:
-        addresses = await policy.resolve_checked(server, port, allow_private=allow_private)
+        addresses = await policy.resolve_checked(
+            server, port, allow_private=allow_private, resolver=resolver
+        )
     reason = "no address"
     for address in addresses[:3]:
         try:
@@ -217,6 +221,7 @@ async def chain(target: Target, options: Options) -> tuple[list[Hop], list[str]]
                         max_bytes=options.max_bytes,
                         allow_private=options.allow_private,
                         trusted=trusted,
+                        resolver=options.resolver,
                     )
                 except ChatbotError as exc:
                     if not hops:

@@ -71,6 +71,7 @@ class Options:
     handshake_timeout: float = 5.0
     deadline: float = 9.0
     allow_private: bool = False
+    resolver: policy.Resolver = policy.SYSTEM
 
     @property
     def trust_store(self) -> str:
@@ -283,7 +284,9 @@ async def fetch_issuer(url: str, options: Options) -> x509.Certificate | None:
         async with (
             asyncio.timeout(options.connect_timeout * 2),
             policy.guarded_client(
-                allow_private=options.allow_private, timeout=options.connect_timeout
+                allow_private=options.allow_private,
+                timeout=options.connect_timeout,
+                resolver=options.resolver,
             ) as client,
             client.stream("GET", url, follow_redirects=True) as response,
         ):
@@ -353,7 +356,7 @@ async def check(target: Target, options: Options, now: dt.datetime | None = None
 
 async def _check(target: Target, options: Options, now: dt.datetime | None) -> Report:
     addresses = await policy.resolve_checked(
-        target.host, target.port, allow_private=options.allow_private
+        target.host, target.port, allow_private=options.allow_private, resolver=options.resolver
     )
     session: Session | None = None
     for index, address in enumerate(addresses[:3]):

@@ -22,6 +22,9 @@ def options(settings: Settings) -> Options:
         # Leave a moment of the command's deadline for our own, more specific message.
         deadline=max(settings.command_deadline_seconds - 0.5, 0.5),
         allow_private=settings.allow_private_targets,
+        resolver=policy.Resolver.from_specs(
+            settings.target_resolvers, settings.dns_timeout_seconds
+        ),
     )
 
 
