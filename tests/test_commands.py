@@ -12,7 +12,7 @@ from chatbot.settings import Settings
 
 
 def _command(run: Callable[..., object]) -> Command:
-    return Command(name="t", description="test", usage_hint="x", examples=("x",), run=run)  # type: ignore[arg-type]
+    return Command(name="t", description="test", operands="x", examples=("x",), run=run)  # type: ignore[arg-type]
 
 
 async def test_registry_names_are_slack_command_names() -> None:
@@ -74,7 +74,7 @@ async def test_hello_echoes_even_empty_text() -> None:
     [
         ("dig", "example.com +{", "+{ is not an option I know"),
         ("dig", "example.com -{0}", "-{0} is not an option I know"),
-        ("whois", "exa{mple", "exa{mple is not a domain name"),
+        ("whois", "exa{mple", "exa{mple is not a valid domain name"),
         ("tls", "example.com -{0}", "-{0} is not an option I know"),
     ],
 )
