@@ -69,6 +69,16 @@ async def test_hello_echoes_even_empty_text() -> None:
     assert plain(reply) == "Hello ada, I received ``"
 
 
+@pytest.mark.parametrize("name", list(COMMANDS))
+@pytest.mark.parametrize("word", ["help", "HELP", "--help", "-h", "?", " help "])
+async def test_every_command_answers_help_with_its_usage(name: str, word: str) -> None:
+    """Issue 16: `/hello help` echoed "help" while every other command answered its usage."""
+    command = COMMANDS[name]
+    reply = await execute(command, Invocation(word, user_name="ada"), Settings())
+    assert reply == command.usage
+    assert f"Usage: `/{name} {command.usage_hint}`" in plain(reply)
+
+
 @pytest.mark.parametrize(
     ("name", "text", "said"),
     [
