@@ -39,15 +39,17 @@ def _rdtype(word: str) -> dns.rdatatype.RdataType:
         return dns.rdatatype.from_text(upper)
     if _TYPE_LIKE.fullmatch(word) and len(word) <= 12:
         try:
-            dns.rdatatype.from_text(upper)
+            known = dns.rdatatype.from_text(upper)
         except dns.rdatatype.UnknownRdatatype:
             pass
         else:
-            raise UsageError(
-                "{word} is a record type I do not look up; public resolvers refuse or "
-                "trim meta types such as ANY and AXFR.",
-                word=upper,
-            )
+            if dns.rdatatype.is_metatype(known):
+                raise UsageError(
+                    "{word} is a record type I do not look up; public resolvers refuse or "
+                    "trim meta types such as ANY and AXFR.",
+                    word=upper,
+                )
+            raise UsageError("{word} is a record type I do not look up.", word=upper)
     raise UsageError("{word} is not a record type I know.", word=arguments.clip(word))
 
 

@@ -360,3 +360,12 @@ def test_parse_refuses_servers_and_ports(text: str, message: str) -> None:
     with pytest.raises(UsageError) as caught:
         dig.parse(text)
     assert message in caught.value.message
+
+
+def test_a_known_type_that_is_not_offered_is_told_apart() -> None:
+    with pytest.raises(UsageError) as caught:
+        dig.parse("example.com TYPE65535")
+    assert caught.value.message == "TYPE65535 is a record type I do not look up."
+    with pytest.raises(UsageError) as caught:
+        dig.parse("example.com IXFR")
+    assert "meta types such as ANY and AXFR" in caught.value.message
