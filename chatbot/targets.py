@@ -73,7 +73,7 @@ class Host:
 
 @dataclass(frozen=True)
 class Target:
-    """What one word names: a host, and the port, scheme and path that came with it."""
+    """What one word names: a host, and the port and scheme that came with it."""
 
     host: Host
     port: int | None = None
