@@ -7,7 +7,7 @@ import asyncio
 import getpass
 import sys
 
-from chatbot.commands import COMMANDS, Invocation, execute
+from chatbot.commands import COMMANDS, HELP_WORDS, Command, Invocation, execute
 from chatbot.reply import plain
 
 EXIT_ANSWER, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -20,6 +20,21 @@ def _command_list() -> str:
     width = max(len(name) for name in COMMANDS)
     lines = [f"  {name:<{width}}  {c.description}" for name, c in COMMANDS.items()]
     return "slash commands (run `chatbot NAME help` for each):\n" + "\n".join(lines)
+
+
+def command_help(command: Command) -> str:
+    """`chatbot NAME --help`: the command's usage, options and examples as shell lines."""
+    lines = [f"usage: chatbot {command.name} {command.usage_hint}", "", command.description]
+    if command.options:
+        width = max(len(option.synopsis) for option in command.options)
+        lines += ["", "options:"]
+        for option in command.options:
+            also = f" (also {', '.join(option.aliases)})" if option.aliases else ""
+            lines.append(f"  {option.synopsis:<{width}}  {option.help}{also}")
+    if command.examples:
+        lines += ["", "examples:"]
+        lines += [f"  chatbot {command.name} {example}" for example in command.examples]
+    return "\n".join(lines)
 
 
 def _seconds(text: str) -> float:
@@ -171,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     # Command words go to the command untouched: `-x 8.8.8.8` and `+short` are
     # dig's options, not ours.
     if argv and argv[0] in COMMANDS:
+        command = COMMANDS[argv[0]]
+        asked = " ".join(argv[1:]).strip().lower()
+        if asked in HELP_WORDS and (asked or command.needs_help_without_text):
+            print(command_help(command))
+            return EXIT_ANSWER
         return _run(argv[0], argv[1:])
     args = _parser().parse_args(argv)
     if args.action == "serve":

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from chatbot.arguments import Option
 from chatbot.errors import ChatbotError, Timeout, UsageError
 from chatbot.reply import Reply, code, text
 from chatbot.settings import Settings
@@ -39,11 +40,17 @@ Runner = Callable[[Invocation, Settings], Awaitable[Reply]]
 class Command:
     name: str
     description: str
-    usage_hint: str
+    operands: str  # what the command works on, e.g. "name [type ...]"; options come from `options`
     examples: tuple[str, ...]
     run: Runner
     # /hello echoes empty text; lookups answer empty text with their usage.
     needs_help_without_text: bool = True
+    # Declared once: the parser reads by them, the usage, manifest and CLI help show them.
+    options: tuple[Option, ...] = ()
+
+    @property
+    def usage_hint(self) -> str:
+        return " ".join([self.operands, *(option.usage for option in self.options)]).strip()
 
     @property
     def usage(self) -> Reply:
@@ -86,13 +93,35 @@ async def _tls(invocation: Invocation, settings: Settings) -> Reply:
     return await command.run(invocation.text, command.options(settings))
 
 
+# Each command's options, declared once (see chatbot.arguments). A new option is
+# one line here and its handling in the command's parser.
+DIG_OPTIONS = (
+    Option("@", "ask this server instead of the configured resolvers", "server", joined=True),
+    Option("-p", "the port of @server (default 53)", "port"),
+    Option("-x", "reverse lookup: the name of an address", "address"),
+    Option("-t", "a record type, the same as writing the type alone", "type"),
+    Option("+short", "only the record data"),
+    Option("+tcp", "ask over TCP instead of UDP"),
+    Option("+dnssec", "ask for DNSSEC records too (sets the DO bit)"),
+)
+WHOIS_OPTIONS = (Option("+raw", "add the registry's own text (first lines)"),)
+TLS_OPTIONS = (
+    Option(
+        "--sni",
+        "the name to send as SNI and check the certificate against",
+        "name",
+        aliases=("-sni", "-servername"),
+    ),
+    Option("+protocols", "also try each TLS version from 1.0 to 1.3"),
+)
+
 COMMANDS: dict[str, Command] = {
     command.name: command
     for command in (
         Command(
             name="hello",
             description="Say hello and echo what you typed.",
-            usage_hint="[anything]",
+            operands="[anything]",
             examples=("world",),
             run=_hello,
             needs_help_without_text=False,
@@ -100,7 +129,8 @@ COMMANDS: dict[str, Command] = {
         Command(
             name="dig",
             description="DNS lookup, like BIND's dig.",
-            usage_hint="name [type ...] [@server] [-p port] [-x address] [+short] [+tcp]",
+            operands="name [type ...]",
+            options=DIG_OPTIONS,
             examples=(
                 "example.com",
                 "example.com MX",
@@ -114,7 +144,8 @@ COMMANDS: dict[str, Command] = {
         Command(
             name="whois",
             description="Who registered a domain, IP network or AS number (RDAP, then WHOIS).",
-            usage_hint="domain | address[/prefix] | AS number [+raw]",
+            operands="domain | address[/prefix] | AS number",
+            options=WHOIS_OPTIONS,
             examples=(
                 "example.com",
                 "www.example.co.uk",
@@ -129,7 +160,8 @@ COMMANDS: dict[str, Command] = {
         Command(
             name="tls",
             description="Check a server's TLS certificate, like openssl s_client, and say why.",
-            usage_hint="host[:port] | https://url | [ipv6]:port [--sni name] [+protocols]",
+            operands="host[:port] | https://url | [ipv6]:port",
+            options=TLS_OPTIONS,
             examples=(
                 "example.com",
                 "example.com:8443",
@@ -145,7 +177,9 @@ COMMANDS: dict[str, Command] = {
 
 async def execute(command: Command, invocation: Invocation, settings: Settings) -> Reply:
     """Run a command to a reply: errors become one friendly sentence, never a traceback."""
-    if command.needs_help_without_text and invocation.text.strip().lower() in HELP_WORDS:
+    typed = invocation.text.strip().lower()
+    # Every command answers `help`; only empty text is /hello's to echo.
+    if typed in HELP_WORDS and (typed or command.needs_help_without_text):
         return command.usage
     deadline = settings.command_deadline_seconds
     try:

@@ -32,6 +32,7 @@ _SMART = str.maketrans(
 )
 # <https://example.com|example.com>, <mailto:a@b.c|a@b.c>, <#C123|name>, <@U123>
 _WRAPPED = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+_BACKTICK_RUN = re.compile(r"`(?=`)")
 
 
 def _unwrap(match: re.Match[str]) -> str:
@@ -56,6 +57,18 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def defuse_fences(line: str) -> str:
+    """Code-block text in which no run of backticks can close the block early.
+
+    A TXT record holding ``` would end Slack's code block and the rest of the
+    answer would render as markup. A zero-width space after each backtick that
+    precedes another keeps every character of the record, and its look, while
+    no three backticks stay adjacent. (A look-alike such as U+02CB would also
+    work but changes what the reader sees; both change a copied byte.)
+    """
+    return _BACKTICK_RUN.sub("`\u200b", line)
+
+
 def _code_blocks(part: Part, room: int) -> tuple[list[Block], int]:
     """Code lines packed into as few sections as fit; returns blocks and lines left out."""
     budget = SECTION_LIMIT - 2 * len(FENCE) - 2
@@ -63,7 +76,7 @@ def _code_blocks(part: Part, room: int) -> tuple[list[Block], int]:
     chunk: list[str] = []
     size = 0
     for index, raw in enumerate(part.lines):
-        line = escape(raw)
+        line = defuse_fences(escape(raw))
         if len(line) > budget:
             line = line[: budget - 1] + "…"
         if chunk and size + len(line) + 1 > budget:

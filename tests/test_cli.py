@@ -56,6 +56,19 @@ def test_help_lists_commands() -> None:
     assert chatbot("dig", "help").returncode == 0
 
 
+def test_command_help_is_made_from_the_declaration() -> None:
+    from chatbot.commands import COMMANDS
+
+    for word in ("--help", "-h", "help"):
+        done = chatbot("dig", word)
+        assert done.returncode == 0
+        assert done.stdout.startswith(f"usage: chatbot dig {COMMANDS['dig'].usage_hint}\n")
+        assert "  +dnssec     ask for DNSSEC records too" in done.stdout
+        assert "  chatbot dig -x 8.8.8.8" in done.stdout
+        assert "`" not in done.stdout
+    assert chatbot("hello", "help").stdout.startswith("usage: chatbot hello [anything]")
+
+
 def test_hello() -> None:
     done = chatbot("hello", "hi")
     assert done.returncode == 0

@@ -12,7 +12,7 @@ from chatbot.settings import Settings
 
 
 def _command(run: Callable[..., object]) -> Command:
-    return Command(name="t", description="test", usage_hint="x", examples=("x",), run=run)  # type: ignore[arg-type]
+    return Command(name="t", description="test", operands="x", examples=("x",), run=run)  # type: ignore[arg-type]
 
 
 async def test_registry_names_are_slack_command_names() -> None:
@@ -69,12 +69,22 @@ async def test_hello_echoes_even_empty_text() -> None:
     assert plain(reply) == "Hello ada, I received ``"
 
 
+@pytest.mark.parametrize("name", list(COMMANDS))
+@pytest.mark.parametrize("word", ["help", "HELP", "--help", "-h", "?", " help "])
+async def test_every_command_answers_help_with_its_usage(name: str, word: str) -> None:
+    """Issue 16: `/hello help` echoed "help" while every other command answered its usage."""
+    command = COMMANDS[name]
+    reply = await execute(command, Invocation(word, user_name="ada"), Settings())
+    assert reply == command.usage
+    assert f"Usage: `/{name} {command.usage_hint}`" in plain(reply)
+
+
 @pytest.mark.parametrize(
     ("name", "text", "said"),
     [
         ("dig", "example.com +{", "+{ is not an option I know"),
         ("dig", "example.com -{0}", "-{0} is not an option I know"),
-        ("whois", "exa{mple", "exa{mple is not a domain name"),
+        ("whois", "exa{mple", "exa{mple is not a valid domain name"),
         ("tls", "example.com -{0}", "-{0} is not an option I know"),
     ],
 )

@@ -23,7 +23,7 @@ async def _nothing(invocation: Invocation, settings: Settings) -> Reply:
 
 def fake(name: str = "fake", description: str = "A fake.", usage_hint: str = "[x]") -> Command:
     return Command(
-        name=name, description=description, usage_hint=usage_hint, examples=(), run=_nothing
+        name=name, description=description, operands=usage_hint, examples=(), run=_nothing
     )
 
 

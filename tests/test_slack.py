@@ -62,3 +62,49 @@ def test_an_overlong_single_line_is_shortened() -> None:
 def test_short_answers_are_not_cut() -> None:
     made = slack.blocks(Reply("s", (code(["a", "b"]),)))
     assert len(made) == 1
+
+
+FENCE_RECORDS = {
+    ("fence.test.", "TXT"): [
+        '"before ``` *bold* <!here> after"',
+        '"```"',
+        '"ends with ``"',
+        '"`single` and ```` four"',
+    ]
+}
+
+
+async def test_a_txt_record_cannot_close_the_code_block() -> None:
+    """Issue 9: a TXT record holding ``` ended the block and the rest rendered as markup."""
+    from chatbot.dns import command as dig
+    from chatbot.dns import query
+    from tests.servers.dns import DNSServer
+
+    with DNSServer(records=FENCE_RECORDS).running() as server:
+        options = query.Options(resolvers=(query.parse_server(server.address),), timeout=1)
+        reply = await dig.run("fence.test TXT", options)
+    made = slack.blocks(reply)
+    sections = [b["text"]["text"] for b in made if b["type"] == "section"]
+    code_blocks = [text for text in sections if text.startswith("```\n")]
+    assert len(code_blocks) == 1
+    body = code_blocks[0]
+    # The block's own fences are the only three-backtick runs left.
+    assert body.count("```") == 2 and body.endswith("\n```")
+    assert "``" not in body[3:-3]
+    # Every record is still there, character for character, once the spaces are removed.
+    shown = body.replace("\u200b", "")
+    for record in FENCE_RECORDS[("fence.test.", "TXT")]:
+        assert slack.escape(record) in shown
+
+
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        ("plain", "plain"),
+        ("`one`", "`one`"),
+        ("``", "`\u200b`"),
+        ("a```b", "a`\u200b`\u200b`b"),
+    ],
+)
+def test_defuse_fences(line: str, shown: str) -> None:
+    assert slack.defuse_fences(line) == shown

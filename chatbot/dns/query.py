@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import dns.asyncquery
 import dns.exception
@@ -17,9 +16,8 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rdatatype
-import idna
 
-from chatbot import policy
+from chatbot import policy, targets
 from chatbot.errors import ConnectFailed, ProtocolError, Timeout, UsageError
 
 # Types a user may ask for. Meta types (ANY, AXFR, IXFR) are left out on
@@ -104,27 +102,20 @@ class Query:
 
 
 def to_name(text: str) -> tuple[dns.name.Name, str]:
-    """A DNS name from user text, IDNA 2008 for non-ASCII; and how to show it."""
+    """A DNS name from user text (a name, URL, mail address or host:port: see
+    chatbot.targets), IDNA 2008 for non-ASCII; and how to show it."""
     text = text.strip()
-    if "://" in text:  # a link (Slack adds the scheme to bare names): its host
-        text = urlsplit(text).hostname or ""
-    if "@" in text:  # a mail address: the domain is what can be looked up
-        text = text.rsplit("@", 1)[1]
     if text in ("", "."):
         return dns.name.root, "."
-    if text.isascii():
-        try:
-            return dns.name.from_text(text), text.rstrip(".")
-        except dns.exception.DNSException as exc:
-            raise UsageError("{text} is not a valid DNS name.", text=text) from exc
-    try:
-        ascii_name = idna.encode(text.rstrip("."), uts46=True).decode("ascii")
-    except idna.IDNAError as exc:
+    host = targets.parse(text, wildcard=True).host
+    if host.address is not None:
         raise UsageError(
-            "{text} is not a valid internationalised name ({exc}).", text=text, exc=exc
-        ) from exc
-    unicode_name = idna.decode(ascii_name)
-    return dns.name.from_text(ascii_name), f"{unicode_name} ({ascii_name})"
+            "{address} is an IP address; for its name, use -x {address}.", address=host.name
+        )
+    try:
+        return dns.name.from_text(host.name), host.shown
+    except dns.exception.DNSException as exc:  # targets checked lengths and labels already
+        raise UsageError("{text} is not a valid DNS name.", text=host.shown) from exc
 
 
 @dataclass
@@ -143,17 +134,13 @@ class Answer:
 async def servers_for(query: Query, options: Options) -> tuple[Server, ...]:
     """The user's @server (checked against the address policy) or the configured resolvers."""
     if query.server is None:
-        if query.port is None:
-            return options.resolvers
-        return tuple(Server(s.address, query.port) for s in options.resolvers)
-    host = query.server.strip("[]")
-    label = host
-    if policy.parse_ip(host) is None:
-        host = to_name(host)[0].to_text(omit_final_dot=True)
+        # A port applies only to the user's own server (parse refuses -p without it).
+        return options.resolvers
+    # parse() made the server an A-label name or an address (chatbot.targets).
     addresses = await policy.resolve_checked(
-        host, allow_private=options.allow_private, resolver=options.resolver
+        query.server, allow_private=options.allow_private, resolver=options.resolver
     )
-    return (Server(str(addresses[0]), query.port or 53, label),)
+    return (Server(str(addresses[0]), query.port or 53, query.server),)
 
 
 async def ask(

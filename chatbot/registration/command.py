@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 
 import idna
 
-from chatbot import policy
+from chatbot import arguments, policy, targets
+from chatbot.arguments import clip
+from chatbot.commands import WHOIS_OPTIONS
 from chatbot.errors import ChatbotError, Timeout, UsageError
 from chatbot.registration import rdap, whois
 from chatbot.registration.records import Record, Target
@@ -27,7 +29,8 @@ if TYPE_CHECKING:
 
 # --- input ------------------------------------------------------------------
 
-_ASN = re.compile(r"(?i)^(?:as)?(\d{1,10})$")
+_ASN = re.compile(r"(?i)(?:as)?([0-9]+)", re.ASCII)
+MAX_ASN = 2**32 - 1
 
 
 @lru_cache(maxsize=1)
@@ -38,77 +41,59 @@ def _suffixes() -> PublicSuffixList:
     return PublicSuffixList(only_icann=True)
 
 
-def _domain(word: str, raw: bool) -> Target:
-    name = word.strip().rstrip(".")
-    if "@" in name:  # a mail address: its domain is what is registered
-        name = name.rsplit("@", 1)[1]
-    if "://" in name:  # a pasted URL
-        name = name.split("://", 1)[1]
-    name = re.split(r"[/?#]", name, maxsplit=1)[0]
-    if re.fullmatch(r".+:\d+", name):
-        name = name.rsplit(":", 1)[0]
-    if name.isascii():
-        # Host labels such as _dmarc are fine: only the registrable part must be a name.
-        ascii_name = name.lower()
-    else:
-        try:
-            ascii_name = idna.encode(name, uts46=True).decode("ascii").lower()
-        except (idna.IDNAError, UnicodeError) as exc:
-            raise UsageError(
-                "{word} is not a domain name, address or AS number.", word=word
-            ) from exc
-    if "." not in ascii_name.strip("."):
-        raise UsageError("{word} is not a domain name, address or AS number.", word=word)
+def _domain(host: targets.Host, word: str, raw: bool) -> Target:
+    # Host labels such as _dmarc are fine: only the registrable part must be a name.
+    ascii_name = host.name.lower()
+    if "." not in ascii_name:
+        raise UsageError("{word} is not a domain name, address or AS number.", word=clip(word))
     registrable = _suffixes().privatesuffix(ascii_name)
     if registrable is None:
         raise UsageError(
             "{ascii_name} is a public suffix; give a domain registered under it.",
-            ascii_name=ascii_name,
+            ascii_name=clip(ascii_name),
         )
-    if registrable.rsplit(".", 1)[-1].isdigit():
-        raise UsageError("{word} is not a domain name, address or AS number.", word=word)
     try:
         idna.encode(registrable)  # IDNA 2008: also rejects "exa_mple.com" and friends
     except (idna.IDNAError, UnicodeError) as exc:
-        raise UsageError("{word} is not a domain name, address or AS number.", word=word) from exc
+        raise UsageError(
+            "{word} is not a domain name, address or AS number.", word=clip(word)
+        ) from exc
     unicode_name = idna.decode(registrable)
     shown = registrable if unicode_name == registrable else f"{unicode_name} ({registrable})"
     return Target("domain", registrable, shown, raw)
 
 
-def parse(arguments: str) -> Target:
+def parse(text: str) -> Target:
     """One target (domain, host, mail address, URL, address, CIDR or AS number) and `+raw`."""
-    words = arguments.split()
-    raw = False
-    targets: list[str] = []
-    for word in words:
-        if word.startswith("+"):
-            if word.lower() != "+raw":
-                raise UsageError("{word} is not an option I know (try +raw).", word=word)
-            raw = True
-        else:
-            targets.append(word)
-    if len(targets) != 1:
-        if not targets:
+    parsed = arguments.read(text, WHOIS_OPTIONS)
+    raw = parsed.flag("+raw")
+    if len(parsed.words) != 1:
+        if not parsed.words:
             raise UsageError("Give one domain, address or AS number.")
-        raise UsageError("Give one domain, address or AS number, not {count}.", count=len(targets))
-    word = targets[0]
-    asn = _ASN.match(word)
+        raise UsageError(
+            "Give one domain, address or AS number, not {count}.", count=len(parsed.words)
+        )
+    word = parsed.words[0]
+    asn = _ASN.fullmatch(word)
     if asn:
-        number = int(asn.group(1))
-        if number >= 2**32:
-            raise UsageError("{word} is not an AS number (they end at 4294967295).", word=word)
+        number = targets.number(asn.group(1), MAX_ASN)
+        if number is None:
+            raise UsageError(
+                "{word} is not an AS number (they end at 4294967295).", word=clip(word)
+            )
         return Target("asn", str(number), f"AS{number}", raw)
-    address = policy.parse_ip(word)
-    if address is not None:
-        return Target("ip", str(address), str(address), raw)
-    if re.fullmatch(r"[0-9A-Fa-f:.]+/\d{1,3}", word):
-        try:
-            network = ipaddress.ip_network(word, strict=False)
-        except ValueError as exc:
-            raise UsageError("{word} is not an address block.", word=word) from exc
+    base_text, slash, length_text = word.partition("/")
+    base = targets.address(base_text) if slash and "://" not in word else None
+    if base is not None:
+        length = targets.number(length_text, base.max_prefixlen)
+        if length is None:
+            raise UsageError("{word} is not an address block.", word=clip(word))
+        network = ipaddress.ip_network(f"{base}/{length}", strict=False)
         return Target("ip", str(network), str(network), raw)
-    return _domain(word, raw)
+    host = targets.parse(word).host
+    if host.address is not None:
+        return Target("ip", str(host.address), str(host.address), raw)
+    return _domain(host, word, raw)
 
 
 # --- asking ------------------------------------------------------------------

@@ -3,10 +3,12 @@ from __future__ import annotations
 import dns.rdatatype
 import pytest
 
+from chatbot.commands import COMMANDS, Invocation, execute
 from chatbot.dns import command as dig
 from chatbot.dns import query
 from chatbot.errors import TargetRefused, UsageError
 from chatbot.reply import plain
+from chatbot.settings import Settings
 from chatbot.slack import BLOCK_LIMIT, SECTION_LIMIT, blocks
 from tests.servers.dns import DNSServer
 
@@ -69,9 +71,39 @@ def test_parse_link_uses_its_host(link: str) -> None:
 
 
 def test_parse_all_listed_types() -> None:
-    listed = "A AAAA MX TXT NS CNAME SOA CAA PTR SRV DS DNSKEY HTTPS SVCB"
-    query = dig.parse(f"example.com {listed.lower()}")
-    assert [dns.rdatatype.to_text(t) for t in query.types] == listed.split()
+    listed = sorted(query.TYPES)
+    for start in range(0, len(listed), dig.MAX_TYPES):
+        some = listed[start : start + dig.MAX_TYPES]
+        parsed = dig.parse(f"example.com {' '.join(some).lower()}")
+        assert [dns.rdatatype.to_text(t) for t in parsed.types] == some
+
+
+def test_at_most_six_types_in_one_dig() -> None:
+    """Issue 10: one /dig naming all 25 types sent 25 queries."""
+    assert len(dig.parse("example.com A AAAA MX TXT NS SOA").types) == 6
+    assert len(dig.parse("example.com A AAAA MX TXT NS SOA a mx -t A").types) == 6
+    with pytest.raises(UsageError, match=r"That is 7 record types; one /dig asks for at most 6\."):
+        dig.parse("example.com A AAAA MX TXT NS SOA CAA")
+    with pytest.raises(UsageError, match="That is 25 record types"):
+        dig.parse("example.com " + " ".join(query.TYPES))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("example.com MXX", "MXX is not a record type I know."),
+        ("MXX example.com", "MXX is not a record type I know."),
+        ("example.com -t MXX", "MXX is not a record type I know."),
+        ("example.com ANY", "ANY is a record type I do not look up"),
+        ("example.com -t axfr", "AXFR is a record type I do not look up"),
+        ("example.com mx2", "mx2 is not a record type I know."),
+    ],
+)
+def test_a_mistyped_type_is_called_a_type(text: str, message: str) -> None:
+    """Issue 9: `/dig example.com MXX` said "give one name, not 2"."""
+    with pytest.raises(UsageError) as caught:
+        dig.parse(text)
+    assert caught.value.message.startswith(message)
 
 
 @pytest.mark.parametrize(
@@ -83,10 +115,11 @@ def test_parse_all_listed_types() -> None:
         ("-p", "needs a value"),
         ("example.com +frobnicate", "+frobnicate"),
         ("example.com -q", "-q"),
-        ("-t ANY example.com", "not a record type"),
+        ("-t ANY example.com", "ANY is a record type I do not look up"),
         ("-x 8.8.8.8 example.com", "not both"),
-        ("exa mple..com", "not 2"),
-        ("bad..name", "not a valid DNS name"),
+        ("exa mple..com", "exa is not a record type I know"),
+        ("exa.mple ex.ample", "not 2"),
+        ("bad..name", "not a valid domain name"),
         ("☃.com", "not a valid internationalised name"),
     ],
 )
@@ -252,3 +285,87 @@ async def test_long_answer_is_cut_to_slack_limits_with_a_count() -> None:
     left = int(note.split()[1])
     assert note == f"… {left} records left out to fit Slack."
     assert shown + left == 1000
+
+
+# --- -p belongs to @server (issue 10) ------------------------------------------
+
+
+def test_port_without_at_server_is_a_usage_error() -> None:
+    for text in ("example.com -p 6379", "example.com -p 6379 +tcp", "-p 53 example.com"):
+        with pytest.raises(UsageError) as caught:
+            dig.parse(text)
+        assert caught.value.message == "-p applies only to a server you name with @server."
+
+
+@pytest.mark.parametrize("transport", ["", "+tcp"])
+async def test_port_cannot_point_the_configured_resolver_elsewhere(
+    dns_server: DNSServer, transport: str
+) -> None:
+    """With the configured resolver on 127.0.0.1, `-p` once sent DNS bytes to any port there."""
+    with DNSServer().running() as other_port:
+        reply = await execute(
+            COMMANDS["dig"],
+            Invocation(f"example.test -p {other_port.port} {transport}"),
+            Settings(dns_resolvers=(dns_server.address,), dns_timeout_seconds=0.5),
+        )
+        assert reply.is_usage
+        assert plain(reply).startswith("-p applies only to a server you name with @server.")
+        # The query is not sent anywhere else either, nor quietly to port 53 of the host.
+        query_options = options(dns_server)
+        await dig.lookup(
+            query.Query(dig.parse("example.test").name, "example.test", (dns.rdatatype.A,), port=9),
+            query_options,
+        )
+    assert other_port.queries == []
+    assert [q[1] for q in dns_server.queries] == ["example.test."]
+
+
+@pytest.mark.parametrize(
+    ("text", "server", "port"),
+    [
+        ("example.com @1.1.1.1", "1.1.1.1", None),
+        ("example.com @1.1.1.1 -p 5353", "1.1.1.1", 5353),
+        ("example.com @127.0.0.1:5353", "127.0.0.1", 5353),
+        ("example.com @[2001:db8::1]:5353", "2001:db8::1", 5353),
+        ("example.com @[2001:db8::1]", "2001:db8::1", None),
+        ("example.com @2001:db8::1", "2001:db8::1", None),
+        ("example.com @Dns.Example.", "Dns.Example", None),
+        ("example.com @bücher.example", "xn--bcher-kva.example", None),
+    ],
+)
+def test_parse_at_server_forms(text: str, server: str, port: int | None) -> None:
+    parsed = dig.parse(text)
+    assert (parsed.server, parsed.port) == (server, port)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("example.com @", "@ needs a value"),
+        ("example.com @[::1", "opens a [ that is never closed"),
+        ("example.com @fe80::1%eth0", "zone id"),
+        ("example.com @1.1.1.1:5353 -p 53", "Give the port of @server once"),
+        ("example.com @https://dns.example", "is not a server name or address"),
+        ("example.com @1.1.1.1 -p ²", "² is not a port number"),
+        ("example.com @1.1.1.1 -p ５３", "５３ is not a port number"),  # noqa: RUF001
+        ("example.com @1.1.1.1 -p " + "9" * 4000, "is not a port number"),
+        ("example.com @1.1.1.1 -p 0", "0 is not a port number"),
+        ("example.com @1.1.1.1 -p -1", "-1 is not a port number"),
+        ("example.com @1.1.1.1 -p 65536", "65536 is not a port number"),
+        ("8.8.8.8", "8.8.8.8 is an IP address; for its name, use -x 8.8.8.8."),
+        ("-x fe80::1%eth0", "zone id"),
+    ],
+)
+def test_parse_refuses_servers_and_ports(text: str, message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        dig.parse(text)
+    assert message in caught.value.message
+
+
+def test_a_known_type_that_is_not_offered_is_told_apart() -> None:
+    with pytest.raises(UsageError) as caught:
+        dig.parse("example.com TYPE65535")
+    assert caught.value.message == "TYPE65535 is a record type I do not look up."
+    with pytest.raises(UsageError) as caught:
+        dig.parse("example.com IXFR")
+    assert "meta types such as ANY and AXFR" in caught.value.message
