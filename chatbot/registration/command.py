@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 import idna
 
 from chatbot import policy
-from chatbot.errors import ChatbotError, Timeout, UsageError
+from chatbot.errors import ChatbotError, ProtocolError, Timeout, UsageError
 from chatbot.registration import rdap, whois
 from chatbot.registration.records import Record, Target
 from chatbot.registration.render import render
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from publicsuffixlist import PublicSuffixList
 
     from chatbot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # --- input ------------------------------------------------------------------
 
@@ -131,6 +134,7 @@ class Options:
                 timeout=settings.rdap_timeout_seconds,
                 allow_private=settings.allow_private_targets,
                 resolver=resolver,
+                max_per_server=settings.max_per_server,
             ),
             whois=whois.Options(
                 server=settings.whois_server,
@@ -139,6 +143,7 @@ class Options:
                 deadline=settings.whois_deadline_seconds,
                 allow_private=settings.allow_private_targets,
                 resolver=resolver,
+                max_per_server=settings.max_per_server,
             ),
             # Leave the command room to render an answer before its own deadline.
             deadline=max(settings.command_deadline_seconds - 0.5, 0.5),
@@ -154,13 +159,19 @@ async def lookup(target: Target, options: Options) -> Record:
     rdap_error: ChatbotError | None = None
     try:
         async with asyncio.timeout(rdap_budget):
-            return await rdap.lookup(target, options.rdap)
+            # The registrar step gives up a moment early so the registry's answer is kept.
+            return await rdap.lookup(target, options.rdap, deadline=started + rdap_budget * 0.95)
     except rdap.NoService:
         pass
     except ChatbotError as exc:
         rdap_error = exc
     except TimeoutError:
         rdap_error = Timeout(server="RDAP", seconds=rdap_budget)
+    except Exception:
+        # rdap makes every answer's failure a ChatbotError; this is the last line
+        # that keeps one hostile registry from costing the user the WHOIS answer.
+        log.exception("RDAP lookup of %s failed unexpectedly", target.query)
+        rdap_error = ProtocolError(server="RDAP", reason="an error of ours")
     left = options.deadline - (loop.time() - started)
     whois_options = replace(options.whois, deadline=max(min(options.whois.deadline, left), 0.1))
     try:
