@@ -7,6 +7,7 @@ as arguments (`Options`), knows nothing of Slack, settings or the web.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -16,11 +17,14 @@ import dns.exception
 import dns.flags
 import dns.message
 import dns.name
+import dns.query
 import dns.rdatatype
 import idna
 
 from chatbot import policy
 from chatbot.errors import ConnectFailed, ProtocolError, Timeout, UsageError
+
+log = logging.getLogger(__name__)
 
 # Types a user may ask for. Meta types (ANY, AXFR, IXFR) are left out on
 # purpose: public resolvers refuse or minimise them.
@@ -165,14 +169,19 @@ async def ask(
     for server in servers:
         started = time.perf_counter()
         try:
-            if query.tcp:
-                response = await dns.asyncquery.tcp(message, server.address, timeout, server.port)
-                used_tcp = True
-            else:
-                response, used_tcp = await dns.asyncquery.udp_with_fallback(
-                    message, server.address, timeout, server.port
-                )
-        except dns.exception.Timeout:
+            # One timeout for the whole question, UDP and any TCP retry together: a
+            # server dripping one byte a second gets `timeout`, not twice that.
+            async with asyncio.timeout(timeout):
+                if query.tcp:
+                    response = await dns.asyncquery.tcp(
+                        message, server.address, timeout, server.port
+                    )
+                    used_tcp = True
+                else:
+                    response, used_tcp = await dns.asyncquery.udp_with_fallback(
+                        message, server.address, timeout, server.port
+                    )
+        except (dns.exception.Timeout, TimeoutError):
             errors.append(Timeout(server=server, seconds=timeout).message)
             continue
         except EOFError:
@@ -181,8 +190,22 @@ async def ask(
         except OSError as exc:
             errors.append(ConnectFailed(server=server, reason=exc.strerror or str(exc)).message)
             continue
-        except dns.exception.DNSException as exc:
-            errors.append(ProtocolError(server=server, reason=str(exc)).message)
+        except dns.query.BadResponse:
+            reason = "an answer to another query (its ID or question differ)"
+            errors.append(ProtocolError(server=server, reason=reason).message)
+            continue
+        except dns.query.UnexpectedSource:
+            reason = "an answer from an address it was not sent to"
+            errors.append(ProtocolError(server=server, reason=reason).message)
+            continue
+        except dns.exception.DNSException:
+            errors.append(ProtocolError(server=server, reason="a malformed DNS message").message)
+            continue
+        except Exception:
+            # dnspython's wire parser raises more than DNSException on hostile bytes;
+            # whatever one server sends is that server's problem, and the next is asked.
+            log.warning("unreadable DNS answer from %s", server, exc_info=True)
+            errors.append(ProtocolError(server=server, reason="a malformed DNS message").message)
             continue
         elapsed = (time.perf_counter() - started) * 1000
         return Answer(
