@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import dns.rdatatype
 import dns.reversename
 
@@ -89,4 +91,6 @@ def parse(text: str) -> Query:
 
 async def run(arguments: str, options: Options) -> Reply:
     query = parse(arguments)
-    return rendering.render(query, await lookup(query, options))
+    answers = await lookup(query, options)
+    # Hundreds of records take milliseconds to write out as text: not on the event loop.
+    return await asyncio.to_thread(rendering.render, query, answers)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import itertools
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -29,7 +30,15 @@ from chatbot.errors import (
     TargetRefused,
     Timeout,
 )
-from chatbot.registration.records import MAX_BYTES, Record, Target, network_span, rir_of, when
+from chatbot.registration.records import (
+    MAX_BYTES,
+    RAW_LINES,
+    Record,
+    Target,
+    network_span,
+    rir_of,
+    when,
+)
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +196,18 @@ async def _get(
     raise ProtocolError(server=_host(url), reason=f"more than {MAX_REDIRECTS} redirects")
 
 
+async def _client(options: Options, *, allow_private: bool) -> httpx.AsyncClient:
+    """A guarded client, made in a thread: its TLS context loads a CA bundle, some
+    15 ms of CPU that would otherwise stall the event loop on every lookup."""
+    return await asyncio.to_thread(
+        policy.guarded_client,
+        allow_private=allow_private,
+        timeout=options.timeout,
+        resolver=options.resolver,
+        headers=ACCEPT,
+    )
+
+
 def _reason(exc: Exception) -> str:
     """An exception's words as one short clause (the template adds the full stop)."""
     text = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
@@ -208,9 +229,7 @@ async def services(registry: str, options: Options) -> list[Any]:
     if cached is not None and time.monotonic() - cached[0] < BOOTSTRAP_TTL_SECONDS:
         return cached[1]
     # The bootstrap is the operator's choice of trust anchor, like the WHOIS root.
-    async with policy.guarded_client(
-        allow_private=True, timeout=options.timeout, resolver=options.resolver, headers=ACCEPT
-    ) as client:
+    async with await _client(options, allow_private=True) as client:
         body = await _get(client, url, options=options, trusted=True, hops=[])
     data = await _json(body, _host(url)) if body is not None else None
     entries = data.get("services") if isinstance(data, dict) else None
@@ -429,27 +448,61 @@ def related_link(data: Mapping[str, Any]) -> str | None:
     return None
 
 
-def pretty(value: Any, indent: str = "", width: int = 96) -> list[str]:
-    """JSON lines for a chat: short objects and arrays on one line, vCards readable."""
-    flat = json.dumps(value, ensure_ascii=False)
-    if len(indent) + len(flat) <= width or not isinstance(value, dict | list) or not value:
-        return [indent + flat]
+def _longer_than(value: Any, room: int) -> bool:
+    """Whether `value` as JSON is surely longer than `room` characters, found without
+    writing out more than about `room` of it (a 256 KB subtree is not dumped to learn
+    that it does not fit on a line)."""
+    pending, size = [value], 0
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            size += 2 + sum(len(key) + 4 for key in item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            size += 2 + len(item)
+            pending.extend(item)
+        else:
+            size += 4 if item is None else len(str(item))
+        if size > room:
+            return True
+    return False
+
+
+def _pretty(value: Any, indent: str, width: int) -> Iterator[str]:
+    if not isinstance(value, dict | list) or not value:
+        yield indent + json.dumps(value, ensure_ascii=False)
+        return
+    if not _longer_than(value, width - len(indent)):
+        flat = json.dumps(value, ensure_ascii=False)
+        if len(indent) + len(flat) <= width:
+            yield indent + flat
+            return
     inner = indent + "  "
-    if isinstance(value, dict):
-        body = []
-        for key, item in value.items():
+    yield indent + ("{" if isinstance(value, dict) else "[")
+    items = list(value.items()) if isinstance(value, dict) else [(None, v) for v in value]
+    for index, (key, item) in enumerate(items):
+        comma = "," if index < len(items) - 1 else ""
+        if key is None:
+            lines = _pretty(item, inner, width)
+            pending = next(lines)
+        else:
             label = json.dumps(key, ensure_ascii=False) + ": "
-            lines = pretty(item, inner, width - len(label))
-            body.append([inner + label + lines[0].lstrip(), *lines[1:]])
-        opening, closing = "{", "}"
-    else:
-        body = [pretty(v, inner, width) for v in value]
-        opening, closing = "[", "]"
-    lines = [indent + opening]
-    for index, chunk in enumerate(body):
-        comma = "," if index < len(body) - 1 else ""
-        lines.extend([*chunk[:-1], chunk[-1] + comma])
-    return [*lines, indent + closing]
+            lines = _pretty(item, inner, width - len(label))
+            pending = inner + label + next(lines).lstrip()
+        for line in lines:
+            yield pending
+            pending = line
+        yield pending + comma
+    yield indent + ("}" if isinstance(value, dict) else "]")
+
+
+def pretty(value: Any, limit: int | None = None, width: int = 96) -> list[str]:
+    """JSON lines for a chat: short objects and arrays on one line, vCards readable.
+
+    Written out only as far as `limit` lines: a chat shows a few hundred, and the
+    rest of a 256 KB answer would be CPU spent for nothing.
+    """
+    return list(itertools.islice(_pretty(value, "", width), limit))
 
 
 def _path(target: Target) -> str:
@@ -510,8 +563,16 @@ def _reading(target: Target, body: bytes, server: str, raw: bool) -> _Reading:
     problem = shape_problem(data)
     if problem:
         raise _Unreadable(problem)
-    # Pretty-printing 100 KB takes tens of milliseconds: only for +raw.
-    return _Reading(summarise(target, data, server), data, pretty(data) if raw else [])
+    # Pretty-printing 100 KB takes tens of milliseconds: only for +raw, and only as
+    # many lines as are shown. It is optional: a document too odd to print costs only
+    # its printout, never the answer.
+    printed: list[str] = []
+    if raw:
+        try:
+            printed = pretty(data, limit=RAW_LINES)
+        except (RecursionError, ValueError, TypeError):
+            printed = ["(this answer's JSON could not be printed)"]
+    return _Reading(summarise(target, data, server), data, printed)
 
 
 async def _read(target: Target, body: bytes, server: str) -> _Reading:
@@ -535,12 +596,7 @@ async def lookup(target: Target, options: Options, deadline: float | None = None
     base = await service_url(target, options)
     url = urljoin(base.rstrip("/") + "/", _path(target))
     hops: list[str] = []
-    async with policy.guarded_client(
-        allow_private=options.allow_private,
-        timeout=options.timeout,
-        resolver=options.resolver,
-        headers=ACCEPT,
-    ) as client:
+    async with await _client(options, allow_private=options.allow_private) as client:
         body = await _get(client, url, options=options, trusted=False, hops=hops)
         if body is None:
             return Record(kind=target.kind, protocol="RDAP", servers=hops, found=False)

@@ -14,6 +14,7 @@ from typing import Literal
 Kind = Literal["domain", "ip", "asn"]
 
 MAX_BYTES = 256 * 1024  # read from any one server
+RAW_LINES = 400  # a raw record longer than this is not worth a chat message
 
 
 @dataclass(frozen=True)

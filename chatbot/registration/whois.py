@@ -13,9 +13,9 @@ import asyncio
 import contextlib
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from chatbot import policy, politeness
 from chatbot.errors import ChatbotError, ConnectFailed, ProtocolError, RateLimited, Timeout
@@ -254,6 +254,35 @@ def _unreadable(data: bytes) -> str | None:
     return None
 
 
+# Reading a record this long (decoding, searching it for referrals, fields) takes
+# milliseconds: a thread does it, so the event loop keeps serving others.
+BIG_ANSWER = 16 * 1024
+
+_T = TypeVar("_T")
+
+
+async def _off_loop(size: int, function: Callable[..., _T], *args: Any) -> _T:
+    """function(*args), in a thread when it reads `size` bytes or more."""
+    if size > BIG_ANSWER:
+        return await asyncio.to_thread(function, *args)
+    return function(*args)
+
+
+@dataclass
+class _Reading:
+    text: str
+    unreadable: str | None
+    referral: tuple[str, int | None, Via] | None
+
+
+def _reading(data: bytes, known: str) -> _Reading:
+    unreadable = _unreadable(data)
+    if unreadable:
+        return _Reading("", unreadable, None)
+    text = decode(data, known)
+    return _Reading(text, None, referral(text))
+
+
 async def chain(target: Target, options: Options) -> tuple[list[Hop], list[str]]:
     """Ask the root and follow referrals; the hops read and notes on where it stopped."""
     hops: list[Hop] = []
@@ -279,9 +308,9 @@ async def chain(target: Target, options: Options) -> tuple[list[Hop], list[str]]
                         resolver=options.resolver,
                         max_per_server=options.max_per_server,
                     )
-                    unreadable = _unreadable(data)
-                    if unreadable:
-                        raise ProtocolError(server=label, reason=unreadable)
+                    reading = await _off_loop(len(data), _reading, data, options.known(server))
+                    if reading.unreadable:
+                        raise ProtocolError(server=label, reason=reading.unreadable)
                 except ChatbotError as exc:
                     if not hops:
                         raise
@@ -289,7 +318,7 @@ async def chain(target: Target, options: Options) -> tuple[list[Hop], list[str]]
                     notes.append(f"Referral from {hops[-1].server} not followed: {exc.message}")
                     hops[-1].via = ""
                     break
-                text = decode(data, options.known(server))
+                text = reading.text
                 # Rate-limit notices are short; long records may mention limits in their terms.
                 if len(text) < 2048 and _RATE_LIMIT.search(text):
                     if not hops:
@@ -304,7 +333,7 @@ async def chain(target: Target, options: Options) -> tuple[list[Hop], list[str]]
                         f"{label} sent more than {options.max_bytes // 1024} KB; the rest was "
                         "not read."
                     )
-                found = referral(text)
+                found = reading.referral
                 if found is None:
                     break
                 next_server, next_port, via = found
@@ -566,6 +595,12 @@ def summarise(target: Target, hop: Hop, known: str = "") -> Record:
 
 async def lookup(target: Target, options: Options) -> Record:
     hops, notes = await chain(target, options)
+    size = sum(len(hop.text) for hop in hops)
+    return await _off_loop(size, _record, target, hops, notes, options)
+
+
+def _record(target: Target, hops: list[Hop], notes: list[str], options: Options) -> Record:
+    """The record the hops make together (CPU work on long records: run off the loop)."""
     usable = _usable(hops)
     if not usable:
         last = hops[-1]

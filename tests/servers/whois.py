@@ -69,11 +69,12 @@ class WhoisServer:
             elif self.mode == "refer-self":
                 body = f"% IANA WHOIS server\n\nrefer:        {self.host}\n\ndomain:       COM\n".encode()
             if self.mode == "endless":
-                block = b"x" * 1024
-                while self.sent < self.flood_bytes:
+                block, here = b"x" * 1024, 0
+                while here < self.flood_bytes:  # per connection: every query floods
                     writer.write(block)
                     await writer.drain()
                     self.sent += len(block)
+                    here += len(block)
             elif self.mode == "drip":
                 for byte in body:
                     writer.write(bytes([byte]))
@@ -81,11 +82,12 @@ class WhoisServer:
                     self.sent += 1
                     await asyncio.sleep(self.drip_seconds)
             elif self.mode == "flood":
-                block = b"remarks: " + b"x" * 1014 + b"\r\n"
-                while self.sent < self.flood_bytes:
+                block, here = b"remarks: " + b"x" * 1014 + b"\r\n", 0
+                while here < self.flood_bytes:  # per connection: every query floods
                     writer.write(block)
                     await writer.drain()
                     self.sent += len(block)
+                    here += len(block)
             else:
                 writer.write(body)
                 await writer.drain()
