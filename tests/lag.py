@@ -21,11 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from chatbot.settings import Settings
-from tests.servers import dns, rdap, tls
-from tests.servers.whois import whois_net, world
 
 TICK = 0.001
 NAME = "example.test"
@@ -99,6 +95,8 @@ BIG_RDAP_NAMESERVERS = 1500  # a legitimate RFC 9083 answer of about 200 KB
 
 
 def _big_domain() -> dict[str, Any]:
+    from tests.servers import rdap
+
     document = rdap.domain(
         "big.com",
         registrar=rdap.registrar_entity("MarkMonitor Inc.", "292", "abuse@markmonitor.com"),
@@ -120,7 +118,17 @@ def _big_domain() -> dict[str, Any]:
 async def scenarios(tmp: Path) -> AsyncIterator[list[Scenario]]:
     """Local servers for every command, and the commands that work them hardest:
     a 64 KB DNS answer, a 200 KB RDAP answer with +raw, a 256 KB WHOIS record,
-    a /tls check with an AIA fetch and +protocols, and one of a 30-certificate chain."""
+    a /tls check with an AIA fetch and +protocols, and one of a 30-certificate chain.
+
+    The servers' modules are imported here, not at the top: a process that only
+    measures (bench/loop_lag.py) then imports the commands' libraries the way the
+    service does, on first use, and its "cold" figures are the service's.
+    """
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from tests.servers import dns, rdap, tls
+    from tests.servers.whois import whois_net, world
+
     async with contextlib.AsyncExitStack() as stack:
         dns_server = stack.enter_context(dns.DNSServer().running())
         rdap_servers = stack.enter_context(rdap.rdap_world())

@@ -9,6 +9,8 @@ allowed (tests, labs).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import ipaddress
 import itertools
 import json
@@ -41,6 +43,13 @@ from chatbot.registration.records import (
 )
 
 log = logging.getLogger(__name__)
+
+# httpx's connection layer imports anyio's asyncio backend at its first connection:
+# some 100 ms of imports that would run on the event loop. Imported with this module
+# instead, which commands.py imports in a thread; a future anyio without it costs
+# only that stall again.
+with contextlib.suppress(ImportError):
+    importlib.import_module("anyio._backends._asyncio")
 
 BOOTSTRAP_TTL_SECONDS = 6 * 3600
 BOOTSTRAP_MAX_BYTES = 4 * 1024 * 1024  # dns.json is a few hundred KB and growing

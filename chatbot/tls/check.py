@@ -16,8 +16,10 @@ and the chain checked again, to tell "incomplete" from "untrusted".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import errno
+import importlib
 import logging
 import math
 import socket
@@ -37,6 +39,13 @@ from chatbot.errors import ChatbotError, ConnectFailed, ProtocolError, Timeout
 from chatbot.tls import certificate, handshake
 
 log = logging.getLogger(__name__)
+
+# httpx's connection layer imports anyio's asyncio backend at its first connection:
+# some 100 ms of imports that would run on the event loop. Imported with this module
+# instead, which commands.py imports in a thread; a future anyio without it costs
+# only that stall again.
+with contextlib.suppress(ImportError):
+    importlib.import_module("anyio._backends._asyncio")
 
 VERSIONS = (
     ("TLS 1.0", ssl.TLSVersion.TLSv1),
