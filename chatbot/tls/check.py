@@ -300,6 +300,12 @@ async def connect_and_handshake(
             raise ProtocolError(
                 "{server} did not complete TLS: {reason}.", server=server, reason=exc.args[0]
             ) from exc
+        except handshake.Unreadable as exc:
+            raise ProtocolError(
+                "{server} sent a certificate I could not read: {reason}.",
+                server=server,
+                reason=exc.args[0],
+            ) from exc
     if not_tls is not None:
         if await _speaks_http(target, address, options):
             raise ProtocolError(

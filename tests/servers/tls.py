@@ -484,3 +484,27 @@ def long_chain(root: Authority, name: str, length: int) -> Issued:
     for depth in range(length - 1):
         authority = Authority(f"Test Intermediate {depth + 1}", parent=authority)
     return authority.issue(name)
+
+
+@dataclass
+class Tampered(Issued):
+    """An issued leaf served as `der`: bytes cryptography would not have written."""
+
+    der: bytes = b""
+
+    def files(self, directory: Path, *, with_chain: bool = True) -> tuple[Path, Path]:
+        cert_path, key_path = super().files(directory, with_chain=with_chain)
+        pem = ssl.DER_cert_to_PEM_cert(self.der).encode()
+        rest = cert_path.read_bytes().split(b"-----END CERTIFICATE-----\n", 1)[1]
+        cert_path.write_bytes(pem + rest)
+        return cert_path, key_path
+
+
+def bad_version(authority: Authority, name: str) -> Tampered:
+    """A leaf claiming X.509 version 6, which OpenSSL serves and cryptography refuses
+    to load at all (its signature no longer matches either)."""
+    issued = authority.issue(name)
+    der = bytearray(issued.cert.public_bytes(serialization.Encoding.DER))
+    at = der.find(bytes([0xA0, 0x03, 0x02, 0x01, 0x02]))  # [0] EXPLICIT INTEGER 2 (v3)
+    der[at + 4] = 0x05
+    return Tampered(issued.cert, issued.key, issued.chain, bytes(der))

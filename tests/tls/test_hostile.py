@@ -25,6 +25,7 @@ from tests.servers.tls import (
     FileServer,
     Issued,
     TLSServer,
+    bad_version,
     broken_extension,
     long_chain,
 )
@@ -98,6 +99,18 @@ async def test_certificate_cryptography_cannot_parse(
     text = plain(tls_render.render(report))
     assert f"names      {NAME}" not in text  # the SAN is in the extensions it cannot read
     assert "names      no names at all" in text
+
+
+async def test_certificate_cryptography_cannot_load(
+    root: Authority, ca_file: Path, serve: Serve
+) -> None:
+    server = serve(bad_version(root, NAME))
+    with pytest.raises(ProtocolError) as caught:
+        await check(server.port, ca_file)
+    assert caught.value.message == (
+        f"127.0.0.1:{server.port} sent a certificate I could not read: "
+        "5 is not a valid X509 version."
+    )
 
 
 async def test_chain_of_30(root: Authority, ca_file: Path, serve: Serve) -> None:
