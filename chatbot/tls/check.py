@@ -183,10 +183,14 @@ async def _probe_handshake(
 ) -> None:
     """One asyncio handshake with `context`, then closed: does the server accept it?
 
-    The slot is held until the connection is closed, so the server never sees
-    more of our connections at once than `max_per_server`.
+    The answer is known once the handshake is done; the connection then closes in
+    the background, still holding its slot, so the server never sees more of our
+    connections at once than `max_per_server`, and a peer slow to answer our
+    close_notify does not hold up the result.
     """
-    async with _slot(target, options):
+    slot = contextlib.AsyncExitStack()
+    await slot.enter_async_context(_slot(target, options))
+    try:
         sock = await _connect(target, address, options)
         try:
             async with asyncio.timeout(timeout):
@@ -196,14 +200,16 @@ async def _probe_handshake(
         except BaseException:
             sock.close()
             raise
-        writer.close()
-        await _finish_close(writer)
+    except BaseException:
+        await slot.aclose()
+        raise
+    _close(writer, slot)
 
 
 _closing: set[asyncio.Task[None]] = set()
 
 
-async def _finish_close(writer: asyncio.StreamWriter) -> None:
+async def _finish_close(writer: asyncio.StreamWriter, slot: contextlib.AsyncExitStack) -> None:
     try:
         async with asyncio.timeout(2):
             await writer.wait_closed()
@@ -212,12 +218,15 @@ async def _finish_close(writer: asyncio.StreamWriter) -> None:
     except asyncio.CancelledError:
         writer.transport.abort()  # the loop is ending (CLI): leave no transport half-open
         raise
+    finally:
+        await slot.aclose()
 
 
-def _close(writer: asyncio.StreamWriter) -> None:
-    """Send close_notify, as s_client does, without waiting for the peer's to answer."""
+def _close(writer: asyncio.StreamWriter, slot: contextlib.AsyncExitStack) -> None:
+    """Send close_notify, as s_client does, without waiting for the peer's to answer;
+    the connection's slot is given back once it is closed."""
     writer.close()
-    task = asyncio.get_running_loop().create_task(_finish_close(writer))
+    task = asyncio.get_running_loop().create_task(_finish_close(writer, slot))
     _closing.add(task)
     task.add_done_callback(_closing.discard)
 
@@ -248,7 +257,9 @@ async def _speaks_http(target: Target, address: policy.IPAddress, options: Optio
             return False
         finally:
             writer.close()
-            await _finish_close(writer)
+            with contextlib.suppress(OSError, TimeoutError):
+                async with asyncio.timeout(2):
+                    await writer.wait_closed()
     return first == b"HTTP/"
 
 
