@@ -247,7 +247,8 @@ _CONTROL = frozenset(range(32)) - {9, 10, 12, 13, 27} | {127}  # 27: ISO-2022-JP
 def _unreadable(data: bytes) -> str | None:
     """Why these bytes are not a WHOIS record to read, or None when they may be one."""
     head = data[:4096]
-    if b"\x00" in data or sum(byte in _CONTROL for byte in head) * 20 > len(head):
+    # A NUL or two at the very end is an old server's string terminator, not binary.
+    if b"\x00" in data.rstrip(b"\x00") or sum(byte in _CONTROL for byte in head) * 20 > len(head):
         return "binary data, not text"
     if max(map(len, data.splitlines()), default=0) > MAX_LINE:
         return f"a line longer than {MAX_LINE // 1024} KB"

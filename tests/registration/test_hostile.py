@@ -249,3 +249,18 @@ async def test_jprs_co_jp_expiry_from_connected_state(whois_servers: World) -> N
 def test_connected_without_a_date_is_no_expiry() -> None:
     hop = whois.Hop("whois.jprs.jp", 43, "x.co.jp/e", "[State]   Connected\n")
     assert whois.summarise(parse("x.co.jp"), hop).expires is None
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"Domain Name: EXAMPLE.COM\r\nRegistrar: X\r\n", None),
+        (b"Domain Name: EXAMPLE.COM\r\n\x00", None),  # a C string's terminator
+        (b"\x1b$B...\x1b(B\n[Name] x\n\x0c\n", None),  # ISO-2022-JP escapes, a form feed
+        (b"Domain\x00Name", "binary data, not text"),
+        (bytes(range(32)) * 4, "binary data, not text"),
+        (b"x" * (16 * 1024 + 1), "a line longer than 16 KB"),
+    ],
+)
+def test_what_is_not_a_whois_record(data: bytes, problem: str | None) -> None:
+    assert whois._unreadable(data) == problem
