@@ -9,6 +9,7 @@ import sys
 
 from chatbot.commands import COMMANDS, HELP_WORDS, Command, Invocation, execute
 from chatbot.reply import plain
+from chatbot.settings import Settings
 
 EXIT_ANSWER, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # Sub-commands of our own; `main` tries registry names first, so no slash
@@ -116,16 +117,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(name: str, words: list[str]) -> int:
-    from chatbot.settings import Settings
+def _settings() -> Settings | None:
+    """The environment's settings, or None after one line per problem on stderr."""
+    from chatbot import config_errors
+    from chatbot.settings import get_settings
 
+    try:
+        return config_errors.load(get_settings)
+    except config_errors.BadSettings as exc:
+        for line in exc.lines:
+            print(f"chatbot: {line}", file=sys.stderr)
+        return None
+
+
+def _run(name: str, words: list[str], settings: Settings) -> int:
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "you"
     command = COMMANDS[name]
     reply = asyncio.run(
-        execute(command, Invocation(text=" ".join(words), user_name=user), Settings())
+        execute(command, Invocation(text=" ".join(words), user_name=user), settings)
     )
     print(plain(reply))
     if not reply.is_error:
@@ -158,18 +170,9 @@ def _manifest(url: str, name: str) -> int:
     return EXIT_ANSWER
 
 
-def _send(line: list[str], url: str, wait: float, timeout: float) -> int:
-    from pydantic import ValidationError
-
+def _send(line: list[str], url: str, wait: float, timeout: float, settings: Settings) -> int:
     from chatbot import send
-    from chatbot.settings import Settings
 
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
-        print(f"chatbot send: invalid settings in the environment: {problems}", file=sys.stderr)
-        return EXIT_USAGE
     return send.run(
         " ".join(line),
         url,
@@ -191,14 +194,22 @@ def main(argv: list[str] | None = None) -> int:
         if asked in HELP_WORDS and (asked or command.needs_help_without_text):
             print(command_help(command))
             return EXIT_ANSWER
-        return _run(argv[0], argv[1:])
+        settings = _settings()
+        return EXIT_USAGE if settings is None else _run(argv[0], argv[1:], settings)
     args = _parser().parse_args(argv)
+    if args.action is None:
+        _parser().print_help()
+        return EXIT_USAGE
+    # Every action refuses to start on settings it could not run with.
+    settings = _settings()
+    if settings is None:
+        return EXIT_USAGE
     if args.action == "serve":
         return _serve(args.host, args.port)
     if args.action == "manifest":
         return _manifest(args.url, args.name)
     if args.action == "send":
-        return _send(args.line, args.url, args.wait, args.timeout)
+        return _send(args.line, args.url, args.wait, args.timeout, settings)
     _parser().print_help()
     return EXIT_USAGE
 

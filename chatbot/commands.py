@@ -8,7 +8,9 @@ that starting the service stays cheap.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -75,19 +77,30 @@ async def _hello(invocation: Invocation, settings: Settings) -> Reply:
     return Reply(summary=message, parts=(text(message),))
 
 
+async def _imported(name: str) -> None:
+    """Import a command family's network code in a thread the first time: importing
+    dnspython, httpx or cryptography takes 150 to 250 ms that the event loop, serving
+    everyone else meanwhile, must not spend. After that the import below is a lookup."""
+    if name not in sys.modules:
+        await asyncio.to_thread(importlib.import_module, name)
+
+
 async def _dig(invocation: Invocation, settings: Settings) -> Reply:
+    await _imported("chatbot.dns.command")
     from chatbot.dns import command
 
     return await command.run(invocation.text, command.options(settings))
 
 
 async def _whois(invocation: Invocation, settings: Settings) -> Reply:
+    await _imported("chatbot.registration.command")
     from chatbot.registration import command
 
     return await command.run(invocation.text, command.Options.from_settings(settings))
 
 
 async def _tls(invocation: Invocation, settings: Settings) -> Reply:
+    await _imported("chatbot.tls.command")
     from chatbot.tls import command
 
     return await command.run(invocation.text, command.options(settings))

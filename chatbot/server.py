@@ -10,12 +10,17 @@ def serve(host: str, port: int | None) -> int:
     """Run the service until SIGTERM; the exit status for the CLI."""
     import uvicorn
 
-    from chatbot import logs
+    from chatbot import config_errors, logs
     from chatbot.jobs import RESTART_NOTICE_SECONDS
     from chatbot.settings import get_settings
     from chatbot.web import MissingSecret
 
-    settings = get_settings()
+    try:
+        settings = config_errors.load(get_settings)
+    except config_errors.BadSettings as exc:
+        for line in exc.lines:
+            print(f"chatbot: {line}", file=sys.stderr)
+        return 2
     secret = settings.slack_signing_secret.get_secret_value()
     if not secret.strip():
         print(f"chatbot: {MissingSecret.message}", file=sys.stderr)

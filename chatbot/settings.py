@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import re
+import ssl
 from functools import lru_cache
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
@@ -18,6 +23,65 @@ def _split(value: object) -> object:
     return value
 
 
+def resolver_problem(spec: str) -> str | None:
+    """Why `spec` is not `ip`, `ip:port` or `[ipv6]:port`, or None when it is one."""
+    if spec.startswith("["):
+        host, _, rest = spec[1:].partition("]")
+        if rest and not rest.startswith(":"):
+            return f"{spec} is not ip, ip:port or [ipv6]:port"
+        port = rest[1:] if rest else "53"
+    elif spec.count(":") == 1:
+        host, port = spec.split(":")
+    else:
+        host, port = spec, "53"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return f"{host or spec} is not an IP address (give ip, ip:port or [ipv6]:port)"
+    if not (port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536):
+        return f"{port or '(empty)'} is not a port from 1 to 65535"
+    return None
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` is not an http(s) URL with a host, or None when it is one."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # raises ValueError for a port that is not one
+    except ValueError:
+        return "not a URL"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return "not an http:// or https:// URL with a host"
+    return None
+
+
+def ca_file_problem(path: str) -> str | None:
+    """Why `path` is not a readable PEM file of certificates, or None when it is one."""
+    if not os.path.isfile(path):
+        return "no such file"
+    try:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(cafile=path)
+    except (OSError, ssl.SSLError, ValueError):
+        return "not a readable file of PEM certificates"
+    if not context.cert_store_stats()["x509"]:
+        return "holds no PEM certificate"
+    return None
+
+
+_HOST = re.compile(r"(?i)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*\.?")
+
+
+def host_problem(host: str) -> str | None:
+    """Why `host` is neither a host name nor an IP address, or None."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        if len(host) > 253 or not _HOST.fullmatch(host):
+            return "not a host name or IP address"
+    return None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHATBOT_", frozen=True, extra="ignore")
 
@@ -26,33 +90,78 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret"),
     )
     port: int = Field(default=8080, ge=1, le=65535, validation_alias=AliasChoices("PORT", "port"))
-    inline_budget_seconds: float = Field(default=1.5, ge=0, le=2.5)
+    inline_budget_seconds: float = Field(default=1.5, ge=0, le=2.5, allow_inf_nan=False)
     response_type: Literal["ephemeral", "in_channel"] = "ephemeral"
     response_url_prefixes: CommaList = ("https://hooks.slack.com/",)
     dns_resolvers: CommaList = ("8.8.8.8", "1.1.1.1")
-    dns_timeout_seconds: float = Field(default=2.0, gt=0)
+    dns_timeout_seconds: float = Field(default=2.0, gt=0, le=30, allow_inf_nan=False)
     # Empty: target host names (/tls, /whois servers) resolve with the system's resolver.
     target_resolvers: CommaList = ()
-    command_deadline_seconds: float = Field(default=10.0, gt=0)
+    command_deadline_seconds: float = Field(default=10.0, gt=0, le=600, allow_inf_nan=False)
     allow_private_targets: bool = False
     shutdown_grace_seconds: int = Field(default=8, ge=2, le=60)
     google_cloud_project: str = Field(
         default="", validation_alias=AliasChoices("GOOGLE_CLOUD_PROJECT", "google_cloud_project")
     )
     rdap_bootstrap_url: str = "https://data.iana.org/rdap/"
-    rdap_timeout_seconds: float = Field(default=4.0, gt=0)
+    rdap_timeout_seconds: float = Field(default=4.0, gt=0, le=60, allow_inf_nan=False)
     whois_server: str = "whois.iana.org"
     whois_port: int = Field(default=43, ge=1, le=65535)
-    whois_timeout_seconds: float = Field(default=4.0, gt=0)
-    whois_deadline_seconds: float = Field(default=8.0, gt=0)
+    whois_timeout_seconds: float = Field(default=4.0, gt=0, le=60, allow_inf_nan=False)
+    whois_deadline_seconds: float = Field(default=8.0, gt=0, le=600, allow_inf_nan=False)
     tls_ca_file: str | None = None
-    tls_connect_timeout_seconds: float = Field(default=3.0, gt=0)
-    tls_handshake_timeout_seconds: float = Field(default=5.0, gt=0)
+    tls_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60, allow_inf_nan=False)
+    tls_handshake_timeout_seconds: float = Field(default=5.0, gt=0, le=60, allow_inf_nan=False)
+    # Connections from this instance to any one WHOIS or RDAP host or /tls host:port.
+    max_per_server: int = Field(default=2, ge=1, le=16)
 
     @field_validator("response_url_prefixes", "dns_resolvers", "target_resolvers", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split(value)
+
+    # Checked here, at start, so a bad value stops the service with its variable's
+    # name instead of failing every command later.
+    @field_validator("dns_resolvers", "target_resolvers")
+    @classmethod
+    def _resolvers(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if not value and info.field_name == "dns_resolvers":
+            raise ValueError("must list at least one resolver (ip, ip:port or [ipv6]:port)")
+        for spec in value:
+            problem = resolver_problem(spec)
+            if problem:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("response_url_prefixes", "rdap_bootstrap_url")
+    @classmethod
+    def _urls(cls, value: tuple[str, ...] | str) -> tuple[str, ...] | str:
+        if isinstance(value, str):
+            problem = url_problem(value)
+            if problem:
+                raise ValueError(problem)
+            return value
+        for url in value:
+            problem = url_problem(url)
+            if problem:
+                raise ValueError(f"{url} is {problem}")
+        return value
+
+    @field_validator("whois_server")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        problem = host_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("tls_ca_file")
+    @classmethod
+    def _ca_file(cls, value: str | None) -> str | None:
+        problem = ca_file_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 @lru_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import dns.rdatatype
@@ -130,4 +131,6 @@ def _server(spec: str | None, port_text: str | None) -> tuple[str | None, int | 
 
 async def run(arguments: str, options: Options) -> Reply:
     query = parse(arguments)
-    return rendering.render(query, await lookup(query, options))
+    answers = await lookup(query, options)
+    # Hundreds of records take milliseconds to write out as text: not on the event loop.
+    return await asyncio.to_thread(rendering.render, query, answers)

@@ -7,10 +7,13 @@ as arguments (`Options`), knows nothing of Slack, settings or the web.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import socket
+import struct
 import time
 from dataclasses import dataclass, field
 
-import dns.asyncquery
 import dns.exception
 import dns.flags
 import dns.message
@@ -19,6 +22,8 @@ import dns.rdatatype
 
 from chatbot import policy, targets
 from chatbot.errors import ConnectFailed, ProtocolError, Timeout, UsageError
+
+log = logging.getLogger(__name__)
 
 # Types a user may ask for. Meta types (ANY, AXFR, IXFR) are left out on
 # purpose: public resolvers refuse or minimise them.
@@ -143,6 +148,79 @@ async def servers_for(query: Query, options: Options) -> tuple[Server, ...]:
     return (Server(str(addresses[0]), query.port or 53, query.server),)
 
 
+# Parsing a message this big takes milliseconds (a hostile 64 KB answer of tiny
+# records, tens of them): a thread does it, so the event loop keeps serving others.
+BIG_MESSAGE = 4096
+
+
+class _NotTheAnswer(Exception):
+    """A well-formed message that does not answer our query (another ID or question)."""
+
+
+async def _read(wire: bytes, message: dns.message.Message) -> dns.message.Message:
+    if len(wire) > BIG_MESSAGE:
+        response = await asyncio.to_thread(dns.message.from_wire, wire)
+    else:
+        response = dns.message.from_wire(wire)
+    if not message.is_response(response):
+        raise _NotTheAnswer()
+    return response
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.arrived: asyncio.Queue[bytes | Exception] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.arrived.put_nowait(data)
+
+    def error_received(self, exc: Exception) -> None:
+        self.arrived.put_nowait(exc)  # ICMP port unreachable: "Connection refused"
+
+
+async def _udp(message: dns.message.Message, server: Server) -> dns.message.Message:
+    """One datagram each way on a connected socket: the kernel drops other senders'."""
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if ":" in server.address else socket.AF_INET
+    transport, protocol = await loop.create_datagram_endpoint(
+        _Datagrams, remote_addr=(server.address, server.port), family=family
+    )
+    try:
+        transport.sendto(message.to_wire())
+        arrived = await protocol.arrived.get()
+        if isinstance(arrived, Exception):
+            raise arrived
+        return await _read(arrived, message)
+    finally:
+        transport.close()
+
+
+async def _tcp(message: dns.message.Message, server: Server) -> dns.message.Message:
+    """RFC 7766: a two-byte length, then the message, each way."""
+    reader, writer = await asyncio.open_connection(server.address, server.port)
+    try:
+        wire = message.to_wire()
+        writer.write(struct.pack("!H", len(wire)) + wire)
+        await writer.drain()
+        (length,) = struct.unpack("!H", await reader.readexactly(2))
+        return await _read(await reader.readexactly(length), message)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+async def _exchange(
+    message: dns.message.Message, server: Server, tcp: bool
+) -> tuple[dns.message.Message, bool]:
+    """The response and whether TCP carried it: UDP first unless `tcp`, TCP when truncated."""
+    if not tcp:
+        response = await _udp(message, server)
+        if not response.flags & dns.flags.TC:
+            return response, False
+    return await _tcp(message, server), True
+
+
 async def ask(
     query: Query, rdtype: dns.rdatatype.RdataType, servers: tuple[Server, ...], timeout: float
 ) -> Answer:
@@ -152,24 +230,31 @@ async def ask(
     for server in servers:
         started = time.perf_counter()
         try:
-            if query.tcp:
-                response = await dns.asyncquery.tcp(message, server.address, timeout, server.port)
-                used_tcp = True
-            else:
-                response, used_tcp = await dns.asyncquery.udp_with_fallback(
-                    message, server.address, timeout, server.port
-                )
-        except dns.exception.Timeout:
+            # One timeout for the whole question, UDP and any TCP retry together: a
+            # server dripping one byte a second gets `timeout`, not twice that.
+            async with asyncio.timeout(timeout):
+                response, used_tcp = await _exchange(message, server, query.tcp)
+        except TimeoutError:
             errors.append(Timeout(server=server, seconds=timeout).message)
             continue
-        except EOFError:
+        except EOFError:  # asyncio.IncompleteReadError too
             errors.append(ConnectFailed(server=server, reason="it closed the connection").message)
             continue
         except OSError as exc:
             errors.append(ConnectFailed(server=server, reason=exc.strerror or str(exc)).message)
             continue
-        except dns.exception.DNSException as exc:
-            errors.append(ProtocolError(server=server, reason=str(exc)).message)
+        except _NotTheAnswer:
+            reason = "an answer to another query (its ID or question differ)"
+            errors.append(ProtocolError(server=server, reason=reason).message)
+            continue
+        except dns.exception.DNSException:
+            errors.append(ProtocolError(server=server, reason="a malformed DNS message").message)
+            continue
+        except Exception:
+            # dnspython's wire parser raises more than DNSException on hostile bytes;
+            # whatever one server sends is that server's problem, and the next is asked.
+            log.warning("unreadable DNS answer from %s", server, exc_info=True)
+            errors.append(ProtocolError(server=server, reason="a malformed DNS message").message)
             continue
         elapsed = (time.perf_counter() - started) * 1000
         return Answer(

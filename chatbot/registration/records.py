@@ -14,6 +14,7 @@ from typing import Literal
 Kind = Literal["domain", "ip", "asn"]
 
 MAX_BYTES = 256 * 1024  # read from any one server
+RAW_LINES = 400  # a raw record longer than this is not worth a chat message
 
 
 @dataclass(frozen=True)
@@ -90,19 +91,20 @@ def when(value: str) -> When | None:
     value = value.strip()
     if not value:
         return None
-    iso = re.match(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", value)
+    # re.ASCII: full-width or Arabic-Indic digits from a registry are not a date we read.
+    iso = re.match(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", value, re.ASCII)
     if iso:
         try:
             return When(value, date(int(iso[1]), int(iso[2]), int(iso[3])))
         except ValueError:
             return When(value, None)
-    named = re.match(r"(\d{1,2})[- ]([A-Za-z]{3})[A-Za-z]*[- ](\d{4})", value)
+    named = re.match(r"(\d{1,2})[- ]([A-Za-z]{3})[A-Za-z]*[- ](\d{4})", value, re.ASCII)
     if named and named[2].lower() in _MONTHS:
         try:
             return When(value, date(int(named[3]), _MONTHS[named[2].lower()], int(named[1])))
         except ValueError:
             return When(value, None)
-    compact = re.fullmatch(r"(\d{4})(\d{2})(\d{2})", value)
+    compact = re.fullmatch(r"(\d{4})(\d{2})(\d{2})", value, re.ASCII)
     if compact:
         try:
             return When(value, date(int(compact[1]), int(compact[2]), int(compact[3])))

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from chatbot.registration.records import Record, Target, When
+from chatbot.registration.records import RAW_LINES, Record, Target, When
 from chatbot.reply import Part, Reply, code, context, text
 
 EXPIRY_WARNING_DAYS = 30
-RAW_LINES = 400  # a raw record longer than this is not worth a chat message
 
 
 def _days(expires: When, today: date) -> tuple[str, str | None]:

@@ -13,13 +13,21 @@ import asyncio
 import contextlib
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
-from chatbot import policy
+from chatbot import policy, politeness
 from chatbot.errors import ChatbotError, ConnectFailed, ProtocolError, RateLimited, Timeout
-from chatbot.registration.records import MAX_BYTES, Record, Target, network_span, rir_of, when
+from chatbot.registration.records import (
+    MAX_BYTES,
+    Record,
+    Target,
+    When,
+    network_span,
+    rir_of,
+    when,
+)
 
 Via = Literal["", "refer", "registrar", "referralserver"]
 
@@ -58,6 +66,7 @@ class Options:
     resolver: policy.Resolver = policy.SYSTEM
     max_bytes: int = MAX_BYTES
     max_hops: int = 3  # referrals followed after the first server
+    max_per_server: int = politeness.DEFAULT_LIMIT
     # Hosts to treat as a well-known server (its query rewrites and charset),
     # for mirrors, proxies and test servers named by address.
     aliases: Mapping[str, str] = field(default_factory=dict)
@@ -127,7 +136,10 @@ def _host_port(value: str) -> tuple[str, int | None] | None:
         host, port = value.split(":")
     else:
         host, port = value, ""
-    if port and not (port.isdigit() and 0 < int(port) < 65536):
+    # ASCII digits only: "²" passes isdigit() and then fails int().
+    if port and not (port.isascii() and port.isdigit() and len(port) <= 5):
+        return None
+    if port and not 0 < int(port) < 65536:
         return None
     if not re.fullmatch(r"[A-Za-z0-9.\-:_]+", host):
         return None
@@ -163,8 +175,37 @@ async def ask(
     allow_private: bool,
     trusted: bool,
     resolver: policy.Resolver = policy.SYSTEM,
+    max_per_server: int = politeness.DEFAULT_LIMIT,
 ) -> tuple[bytes, bool]:
-    """One RFC 3912 exchange: the bytes (at most `max_bytes`) and whether there were more."""
+    """One RFC 3912 exchange: the bytes (at most `max_bytes`) and whether there were more.
+
+    At most `max_per_server` of these run at once against one server; the rest
+    wait for a slot (inside the caller's deadline, outside this server's timeout).
+    """
+    async with politeness.slot(politeness.key(server), max_per_server):
+        return await _exchange(
+            server,
+            port,
+            query,
+            timeout=timeout,
+            max_bytes=max_bytes,
+            allow_private=allow_private,
+            trusted=trusted,
+            resolver=resolver,
+        )
+
+
+async def _exchange(
+    server: str,
+    port: int,
+    query: str,
+    *,
+    timeout: float,
+    max_bytes: int,
+    allow_private: bool,
+    trusted: bool,
+    resolver: policy.Resolver,
+) -> tuple[bytes, bool]:
     label = server if port == 43 else f"{server}:{port}"
     if trusted:
         addresses = await policy.resolve(server, port, resolver)
@@ -199,6 +240,50 @@ async def ask(
     raise ConnectFailed(server=label, reason=reason)
 
 
+MAX_LINE = 16 * 1024  # no record has a line this long; a server sending one is broken
+_CONTROL = frozenset(range(32)) - {9, 10, 12, 13, 27} | {127}  # 27: ISO-2022-JP's escape
+
+
+def _unreadable(data: bytes) -> str | None:
+    """Why these bytes are not a WHOIS record to read, or None when they may be one."""
+    head = data[:4096]
+    # A NUL or two at the very end is an old server's string terminator, not binary.
+    if b"\x00" in data.rstrip(b"\x00") or sum(byte in _CONTROL for byte in head) * 20 > len(head):
+        return "binary data, not text"
+    if max(map(len, data.splitlines()), default=0) > MAX_LINE:
+        return f"a line longer than {MAX_LINE // 1024} KB"
+    return None
+
+
+# Reading a record this long (decoding, searching it for referrals, fields) takes
+# milliseconds: a thread does it, so the event loop keeps serving others.
+BIG_ANSWER = 16 * 1024
+
+_T = TypeVar("_T")
+
+
+async def _off_loop(size: int, function: Callable[..., _T], *args: Any) -> _T:
+    """function(*args), in a thread when it reads `size` bytes or more."""
+    if size > BIG_ANSWER:
+        return await asyncio.to_thread(function, *args)
+    return function(*args)
+
+
+@dataclass
+class _Reading:
+    text: str
+    unreadable: str | None
+    referral: tuple[str, int | None, Via] | None
+
+
+def _reading(data: bytes, known: str) -> _Reading:
+    unreadable = _unreadable(data)
+    if unreadable:
+        return _Reading("", unreadable, None)
+    text = decode(data, known)
+    return _Reading(text, None, referral(text))
+
+
 async def chain(target: Target, options: Options) -> tuple[list[Hop], list[str]]:
     """Ask the root and follow referrals; the hops read and notes on where it stopped."""
     hops: list[Hop] = []
@@ -222,7 +307,11 @@ async def chain(target: Target, options: Options) -> tuple[list[Hop], list[str]]
                         allow_private=options.allow_private,
                         trusted=trusted,
                         resolver=options.resolver,
+                        max_per_server=options.max_per_server,
                     )
+                    reading = await _off_loop(len(data), _reading, data, options.known(server))
+                    if reading.unreadable:
+                        raise ProtocolError(server=label, reason=reading.unreadable)
                 except ChatbotError as exc:
                     if not hops:
                         raise
@@ -230,7 +319,7 @@ async def chain(target: Target, options: Options) -> tuple[list[Hop], list[str]]
                     notes.append(f"Referral from {hops[-1].server} not followed: {exc.message}")
                     hops[-1].via = ""
                     break
-                text = decode(data, options.known(server))
+                text = reading.text
                 # Rate-limit notices are short; long records may mention limits in their terms.
                 if len(text) < 2048 and _RATE_LIMIT.search(text):
                     if not hops:
@@ -245,7 +334,7 @@ async def chain(target: Target, options: Options) -> tuple[list[Hop], list[str]]
                         f"{label} sent more than {options.max_bytes // 1024} KB; the rest was "
                         "not read."
                     )
-                found = referral(text)
+                found = reading.referral
                 if found is None:
                     break
                 next_server, next_port, via = found
@@ -374,7 +463,8 @@ def fields(text: str) -> Fields:
         if block and (not stripped or indent <= block[1]):
             block = None
         if stripped.startswith(("%", "#", ">>>")):
-            abuse = _ABUSE_COMMENT.search(stripped)
+            # Bounded: `.*` on a long line of repeated phrases would backtrack for seconds.
+            abuse = _ABUSE_COMMENT.search(stripped) if len(stripped) <= 1024 else None
             if abuse:
                 found.setdefault("abuse", []).append(abuse.group(1))
             continue
@@ -438,6 +528,19 @@ def epp_status(code: str) -> str:
     return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", code).lower()
 
 
+_CONNECTED = re.compile(r"(?ai)^connected\s*\((\d{4}/\d{1,2}/\d{1,2})\)")
+
+
+def _connected_until(found: Fields) -> When | None:
+    """JPRS's `.co.jp`-style records give no expiry line: `[State] Connected (2027/02/28)`
+    says until when the domain stays connected, which is when it expires."""
+    for value in found.get("status", []):
+        match = _CONNECTED.match(value)
+        if match:
+            return when(match[1])
+    return None
+
+
 def summarise(target: Target, hop: Hop, known: str = "") -> Record:
     found = fields(hop.text)
     record = Record(kind=target.kind, protocol="WHOIS")
@@ -446,7 +549,7 @@ def summarise(target: Target, hop: Hop, known: str = "") -> Record:
         record.registrar = _first(found, "registrar")
         record.created = when(_first(found, "created"))
         record.changed = when(_first(found, "changed"))
-        record.expires = when(_first(found, "expires"))
+        record.expires = when(_first(found, "expires")) or _connected_until(found)
         record.statuses = list(
             dict.fromkeys(epp_status(v.split()[0]) for v in found.get("status", []) if v.split())
         )
@@ -493,9 +596,25 @@ def summarise(target: Target, hop: Hop, known: str = "") -> Record:
 
 async def lookup(target: Target, options: Options) -> Record:
     hops, notes = await chain(target, options)
+    size = sum(len(hop.text) for hop in hops)
+    return await _off_loop(size, _record, target, hops, notes, options)
+
+
+def _record(target: Target, hops: list[Hop], notes: list[str], options: Options) -> Record:
+    """The record the hops make together (CPU work on long records: run off the loop)."""
     usable = _usable(hops)
     if not usable:
-        raise ProtocolError(server=hops[-1].server, reason="no record, only a referral")
+        last = hops[-1]
+        onward = referral(last.text)
+        to_itself = onward is not None and (onward[0].lower(), onward[1] or options.port) == (
+            last.server.lower(),
+            last.port,
+        )
+        if to_itself:
+            raise ProtocolError(
+                "{server} refers to itself and gives no record.", server=last.label(options.port)
+            )
+        raise ProtocolError(server=last.label(options.port), reason="no record, only a referral")
     record = summarise(target, usable[0], options.known(usable[0].server))
     for hop in usable[1:]:
         more = summarise(target, hop, options.known(hop.server))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.utils import CryptographyDeprecationWarning
@@ -28,6 +28,9 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 MIN_RSA_BITS = 2048
 WARN_DAYS, URGENT_DAYS = 30, 7
+# A leaf, an intermediate or two and perhaps a cross-signed root: more is a
+# misconfiguration that every handshake pays for.
+LONG_CHAIN = 6
 
 # OpenSSL verify codes (X509_V_ERR_*) that mean the chain did not build to a
 # trusted root; any other code is about a chain OpenSSL did trust.
@@ -79,11 +82,24 @@ def cn(name: x509.Name) -> str:
     return name.rfc4514_string() or "(empty name)"
 
 
+def extensions_problem(cert: x509.Certificate) -> str | None:
+    """Why the certificate's extensions cannot be parsed, or None when they can.
+
+    cryptography parses extensions when first asked, and a malformed one
+    (broken DER, which OpenSSL may let through) raises ValueError there.
+    """
+    try:
+        cert.extensions  # noqa: B018
+    except ValueError as exc:
+        return str(exc) or "malformed DER"
+    return None
+
+
 def names(cert: x509.Certificate) -> list[str]:
     """DNS names and IP addresses the certificate is issued for (its subjectAltName)."""
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
+    except (x509.ExtensionNotFound, ValueError):  # ValueError: extensions_problem
         return []
     dns_names = [str(n) for n in san.get_values_for_type(x509.DNSName)]
     return dns_names + [str(a) for a in san.get_values_for_type(x509.IPAddress)]
@@ -126,7 +142,10 @@ def is_self_signed(cert: x509.Certificate) -> bool:
 
 
 def key_description(cert: x509.Certificate) -> str:
-    key = cert.public_key()
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return "a key I cannot read"
     if isinstance(key, rsa.RSAPublicKey):
         return f"RSA {key.key_size} bits"
     if isinstance(key, ec.EllipticCurvePublicKey):
@@ -150,7 +169,7 @@ def issuer_url(cert: x509.Certificate) -> str | None:
     """The Authority Information Access caIssuers URL, where browsers fetch a missing issuer."""
     try:
         aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess)
-    except x509.ExtensionNotFound:
+    except (x509.ExtensionNotFound, ValueError):  # ValueError: extensions_problem
         return None
     for description in aia.value:
         location = description.access_location
@@ -245,7 +264,7 @@ def completes_chain(
     )
     try:
         verifier.verify(leaf, intermediates)
-    except v.VerificationError:
+    except (v.VerificationError, ValueError):  # ValueError: an extension it cannot parse
         return False
     return True
 
@@ -348,6 +367,16 @@ def assess(
                 )
             )
 
+    for index, cert in enumerate(chain_path):
+        if extensions_problem(cert) is not None:
+            found.append(
+                (
+                    "extension",
+                    f"{_role(index)} has an extension that cannot be parsed (malformed DER); "
+                    "clients that read certificates strictly refuse it.",
+                )
+            )
+
     if not matches(check_name, leaf):
         found.append(
             (
@@ -387,6 +416,11 @@ def assess(
     # Whole days towards zero both ways, as the sentences say them.
     days_left = left.days if left >= dt.timedelta(0) else -abs(left).days
     warnings: list[str] = []
+    if len(chain) > LONG_CHAIN:
+        warnings.append(
+            f"The server sends {len(chain)} certificates; a chain needs two to four, and "
+            "every extra one costs each handshake time and bytes."
+        )
     if dt.timedelta(0) <= left <= dt.timedelta(days=URGENT_DAYS):
         warnings.append(
             f"The certificate expires in {_days(left)}, on {_date(leaf.not_valid_after_utc)}: "

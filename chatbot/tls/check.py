@@ -16,10 +16,16 @@ and the chain checked again, to tell "incomplete" from "untrusted".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import errno
+import importlib
+import logging
+import math
 import socket
 import ssl
 import warnings
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -28,9 +34,18 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from chatbot import policy
+from chatbot import policy, politeness
 from chatbot.errors import ChatbotError, ConnectFailed, ProtocolError, Timeout
 from chatbot.tls import certificate, handshake
+
+log = logging.getLogger(__name__)
+
+# httpx's connection layer imports anyio's asyncio backend at its first connection:
+# some 100 ms of imports that would run on the event loop. Imported with this module
+# instead, which commands.py imports in a thread; a future anyio without it costs
+# only that stall again.
+with contextlib.suppress(ImportError):
+    importlib.import_module("anyio._backends._asyncio")
 
 VERSIONS = (
     ("TLS 1.0", ssl.TLSVersion.TLSv1),
@@ -72,6 +87,7 @@ class Options:
     deadline: float = 9.0
     allow_private: bool = False
     resolver: policy.Resolver = policy.SYSTEM
+    max_per_server: int = politeness.DEFAULT_LIMIT
 
     @property
     def trust_store(self) -> str:
@@ -82,9 +98,15 @@ class Options:
         return f"the trust store {self.ca_file}" if self.ca_file else "the Mozilla trust store"
 
 
+@lru_cache(maxsize=8)
 def _version_context(version: ssl.TLSVersion) -> ssl.SSLContext:
-    """A client offering exactly one TLS version, accepting any certificate."""
-    context = ssl.create_default_context()
+    """A client offering exactly one TLS version, accepting any certificate.
+
+    Made once per version: every probe shares it. No trust store is loaded (the
+    probe verifies nothing); loading the system's, as create_default_context()
+    does, cost about 50 ms of event-loop time per probe.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     # To learn whether a server accepts an old protocol we must be willing to speak it.
@@ -147,26 +169,47 @@ async def _connect(target: Target, address: policy.IPAddress, options: Options) 
     return sock
 
 
+def _slot(target: Target, options: Options) -> AbstractAsyncContextManager[None]:
+    """One of the few connections this instance may have open to the target at once."""
+    return politeness.slot(politeness.key(target.host, target.port), options.max_per_server)
+
+
 async def _probe_handshake(
-    target: Target, address: policy.IPAddress, context: ssl.SSLContext, options: Options
+    target: Target,
+    address: policy.IPAddress,
+    context: ssl.SSLContext,
+    options: Options,
+    timeout: float,
 ) -> None:
-    """One asyncio handshake with `context`, closed at once: does the server accept it?"""
-    sock = await _connect(target, address, options)
+    """One asyncio handshake with `context`, then closed: does the server accept it?
+
+    The answer is known once the handshake is done; the connection then closes in
+    the background, still holding its slot, so the server never sees more of our
+    connections at once than `max_per_server`, and a peer slow to answer our
+    close_notify does not hold up the result.
+    """
+    slot = contextlib.AsyncExitStack()
+    await slot.enter_async_context(_slot(target, options))
     try:
-        async with asyncio.timeout(options.handshake_timeout):
-            _, writer = await asyncio.open_connection(
-                sock=sock, ssl=context, server_hostname=target.check_name
-            )
+        sock = await _connect(target, address, options)
+        try:
+            async with asyncio.timeout(timeout):
+                _, writer = await asyncio.open_connection(
+                    sock=sock, ssl=context, server_hostname=target.check_name
+                )
+        except BaseException:
+            sock.close()
+            raise
     except BaseException:
-        sock.close()
+        await slot.aclose()
         raise
-    _close(writer)
+    _close(writer, slot)
 
 
 _closing: set[asyncio.Task[None]] = set()
 
 
-async def _finish_close(writer: asyncio.StreamWriter) -> None:
+async def _finish_close(writer: asyncio.StreamWriter, slot: contextlib.AsyncExitStack) -> None:
     try:
         async with asyncio.timeout(2):
             await writer.wait_closed()
@@ -175,12 +218,15 @@ async def _finish_close(writer: asyncio.StreamWriter) -> None:
     except asyncio.CancelledError:
         writer.transport.abort()  # the loop is ending (CLI): leave no transport half-open
         raise
+    finally:
+        await slot.aclose()
 
 
-def _close(writer: asyncio.StreamWriter) -> None:
-    """Send close_notify, as s_client does, without waiting for the peer's to answer."""
+def _close(writer: asyncio.StreamWriter, slot: contextlib.AsyncExitStack) -> None:
+    """Send close_notify, as s_client does, without waiting for the peer's to answer;
+    the connection's slot is given back once it is closed."""
     writer.close()
-    task = asyncio.get_running_loop().create_task(_finish_close(writer))
+    task = asyncio.get_running_loop().create_task(_finish_close(writer, slot))
     _closing.add(task)
     task.add_done_callback(_closing.discard)
 
@@ -192,24 +238,28 @@ async def settle() -> None:
 
 async def _speaks_http(target: Target, address: policy.IPAddress, options: Options) -> bool:
     """Whether the port answers a plain HTTP request, to name the usual mistake."""
-    try:
-        sock = await _connect(target, address, options)
-    except ChatbotError:
-        return False
-    try:
-        reader, writer = await asyncio.open_connection(sock=sock)
-    except OSError:
-        sock.close()
-        return False
-    try:
-        async with asyncio.timeout(options.handshake_timeout):
-            writer.write(f"HEAD / HTTP/1.0\r\nHost: {target.check_name}\r\n\r\n".encode())
-            await writer.drain()
-            first = await reader.read(5)
-    except (OSError, TimeoutError):
-        return False
-    finally:
-        _close(writer)
+    async with _slot(target, options):
+        try:
+            sock = await _connect(target, address, options)
+        except ChatbotError:
+            return False
+        try:
+            reader, writer = await asyncio.open_connection(sock=sock)
+        except OSError:
+            sock.close()
+            return False
+        try:
+            async with asyncio.timeout(options.handshake_timeout):
+                writer.write(f"HEAD / HTTP/1.0\r\nHost: {target.check_name}\r\n\r\n".encode())
+                await writer.drain()
+                first = await reader.read(5)
+        except (OSError, TimeoutError):
+            return False
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError, TimeoutError):
+                async with asyncio.timeout(2):
+                    await writer.wait_closed()
     return first == b"HTTP/"
 
 
@@ -237,32 +287,42 @@ async def connect_and_handshake(
             "I cannot read certificates from the trust store {path} (CHATBOT_TLS_CA_FILE).",
             path=options.trust_store,
         ) from exc
-    sock = await _connect(target, address, options)
-    try:
-        done = await handshake.run(
-            sock, target.sni, trust, min(options.handshake_timeout, options.deadline)
-        )
-    except handshake.HandshakeTimeout as exc:
-        raise Timeout(
-            "{server} accepted the connection but did not answer the TLS handshake "
-            "within {seconds:g} s.",
-            server=server,
-            seconds=options.handshake_timeout,
-        ) from exc
-    except handshake.NotTLS as exc:
+    not_tls: handshake.NotTLS | None = None
+    async with _slot(target, options):
+        sock = await _connect(target, address, options)
+        try:
+            done = await handshake.run(
+                sock, target.sni, trust, min(options.handshake_timeout, options.deadline)
+            )
+        except handshake.HandshakeTimeout as exc:
+            raise Timeout(
+                "{server} accepted the connection but did not answer the TLS handshake "
+                "within {seconds:g} s.",
+                server=server,
+                seconds=options.handshake_timeout,
+            ) from exc
+        except handshake.NotTLS as exc:
+            not_tls = exc  # asked about below, once this connection's slot is free again
+        except handshake.Closed as exc:
+            raise ProtocolError(
+                "{server} closed the connection during the TLS handshake.", server=server
+            ) from exc
+        except handshake.Refused as exc:
+            raise ProtocolError(
+                "{server} did not complete TLS: {reason}.", server=server, reason=exc.args[0]
+            ) from exc
+        except handshake.Unreadable as exc:
+            raise ProtocolError(
+                "{server} sent a certificate I could not read: {reason}.",
+                server=server,
+                reason=exc.args[0],
+            ) from exc
+    if not_tls is not None:
         if await _speaks_http(target, address, options):
             raise ProtocolError(
                 "{server} speaks plain HTTP on this port, not TLS.", server=server
-            ) from exc
-        raise ProtocolError("{server} answered, but not with TLS.", server=server) from exc
-    except handshake.Closed as exc:
-        raise ProtocolError(
-            "{server} closed the connection during the TLS handshake.", server=server
-        ) from exc
-    except handshake.Refused as exc:
-        raise ProtocolError(
-            "{server} did not complete TLS: {reason}.", server=server, reason=exc.args[0]
-        ) from exc
+            ) from not_tls
+        raise ProtocolError("{server} answered, but not with TLS.", server=server) from not_tls
     return Session(
         address=address,
         chain=done.chain,
@@ -275,31 +335,11 @@ async def connect_and_handshake(
     )
 
 
-async def fetch_issuer(url: str, options: Options) -> x509.Certificate | None:
-    """The issuer certificate at an AIA caIssuers URL (DER, PEM or PKCS#7), via the policy."""
-    if not url.lower().startswith(("http://", "https://")):
-        return None
-    body = b""
-    try:
-        async with (
-            asyncio.timeout(options.connect_timeout * 2),
-            policy.guarded_client(
-                allow_private=options.allow_private,
-                timeout=options.connect_timeout,
-                resolver=options.resolver,
-            ) as client,
-            client.stream("GET", url, follow_redirects=True) as response,
-        ):
-            if response.status_code != 200:
-                return None
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_ISSUER_BYTES:  # a certificate is a few KB; stop reading
-                    return None
-    except (httpx.HTTPError, ChatbotError, OSError, TimeoutError):
-        return None
-    if not body:
-        return None
+class NotFetched(Exception):
+    """The issuer at an AIA URL could not be had; args[0] says why, as a clause."""
+
+
+def _load_issuer(body: bytes) -> x509.Certificate:
     loaders = (
         x509.load_der_x509_certificate,
         x509.load_pem_x509_certificate,
@@ -311,25 +351,128 @@ async def fetch_issuer(url: str, options: Options) -> x509.Certificate | None:
             return load(body)
         except (ValueError, IndexError):
             continue
-    return None
+    raise NotFetched("what it serves is not a certificate")
+
+
+async def download_issuer(url: str, options: Options, timeout: float) -> x509.Certificate:
+    """The issuer certificate at an AIA caIssuers URL (DER, PEM or PKCS#7), via the policy;
+    NotFetched says why not."""
+    if not url.lower().startswith(("http://", "https://")):
+        raise NotFetched("it is not an http:// URL")
+    body = b""
+    try:
+        async with asyncio.timeout(timeout):
+            # Made in a thread: its TLS context loads a CA bundle, some 15 ms of CPU.
+            client = await asyncio.to_thread(
+                policy.guarded_client,
+                allow_private=options.allow_private,
+                timeout=options.connect_timeout,
+                resolver=options.resolver,
+            )
+            async with client, client.stream("GET", url, follow_redirects=True) as response:
+                if response.status_code != 200:
+                    raise NotFetched(f"HTTP {response.status_code}")
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_ISSUER_BYTES:  # a certificate is a few KB; stop reading
+                        raise NotFetched(f"it serves more than {MAX_ISSUER_BYTES // 1024} KB")
+    except NotFetched:
+        raise
+    except ChatbotError as exc:
+        raise NotFetched(exc.message.rstrip(".")) from exc
+    except TimeoutError as exc:
+        raise NotFetched(f"no answer within {timeout:g} s") from exc
+    except (httpx.HTTPError, OSError) as exc:
+        raise NotFetched(str(exc).rstrip(".") or type(exc).__name__) from exc
+    except Exception as exc:
+        # httpx.InvalidURL for a URL it cannot parse, and whatever else a hostile
+        # certificate's URL provokes: the optional step failed, the verdict stands.
+        log.warning("AIA fetch of %s failed", url, exc_info=True)
+        raise NotFetched(type(exc).__name__) from exc
+    if not body:
+        raise NotFetched("it serves nothing")
+    return _load_issuer(body)
+
+
+async def fetch_issuer(url: str, options: Options) -> x509.Certificate | None:
+    """The issuer certificate at an AIA caIssuers URL, or None when it cannot be had."""
+    try:
+        return await download_issuer(url, options, options.connect_timeout * 2)
+    except NotFetched:
+        return None
+
+
+async def _probe(
+    target: Target,
+    address: policy.IPAddress,
+    version: ssl.TLSVersion,
+    options: Options,
+    timeout: float,
+) -> str:
+    """One version's result: accepted, not accepted, no answer, or not tested: why."""
+    try:
+        await _probe_handshake(target, address, _version_context(version), options, timeout)
+    except (TimeoutError, Timeout):
+        return "no answer"  # a stalled handshake or connect is no verdict on the version
+    except ConnectFailed as exc:
+        return f"not tested: {exc.fields.get('reason', 'could not connect')}"
+    except ssl.SSLError:
+        return "not accepted"  # an alert, or the connection closed at our ClientHello
+    except ConnectionResetError as exc:
+        if exc.errno == errno.ECONNRESET:
+            return "not tested: the connection was reset"
+        return "not accepted"  # asyncio's "connection lost": closed without an alert
+    except (EOFError, ConnectionAbortedError):
+        return "not accepted"
+    except OSError as exc:
+        return f"not tested: {exc.strerror or type(exc).__name__}"
+    except Exception:
+        log.warning("TLS probe of %s failed", target.server(address), exc_info=True)
+        return "not tested: an error of ours"
+    return "accepted"
 
 
 async def probe_protocols(
-    target: Target, address: policy.IPAddress, options: Options
+    target: Target,
+    address: policy.IPAddress,
+    options: Options,
+    *,
+    used: str | None = None,
+    until: float | None = None,
 ) -> dict[str, str]:
-    """Each TLS version tried on its own connection: accepted, not accepted or not tested."""
+    """Each TLS version tried on its own connection.
 
-    async def one(version: ssl.TLSVersion) -> str:
-        if not can_offer(version):
-            return "not tested"
-        try:
-            await _probe_handshake(target, address, _version_context(version), options)
-        except (ssl.SSLError, ConnectionResetError, EOFError, TimeoutError, Timeout):
-            return "not accepted"
-        return "accepted"
-
-    results = await asyncio.gather(*(one(version) for _, version in VERSIONS))
-    return {name: result for (name, _), result in zip(VERSIONS, results, strict=True)}
+    `used` is the version the check's own handshake negotiated: accepted, and
+    not asked again. Every probe ends by `until` (event-loop time): one that
+    fails never costs the check its verdict, and each says why it has no result.
+    """
+    loop = asyncio.get_running_loop()
+    until = loop.time() + options.deadline if until is None else until
+    results: dict[str, str] = {}
+    asked: list[tuple[str, ssl.TLSVersion]] = []
+    for name, version in VERSIONS:
+        if name == used:
+            results[name] = "accepted"
+        elif not can_offer(version):
+            results[name] = "not tested: this OpenSSL cannot offer it"
+        else:
+            asked.append((name, version))
+    # Probes queue for the target's few slots: give each round an equal share of
+    # the time left, so a server that stalls them all still lets every one finish.
+    rounds = math.ceil(len(asked) / max(options.max_per_server, 1)) or 1
+    each = min(options.handshake_timeout, max((until - loop.time()) / rounds, 0.05))
+    tasks = {
+        name: asyncio.create_task(_probe(target, address, version, options, each))
+        for name, version in asked
+    }
+    if tasks:
+        done, pending = await asyncio.wait(tasks.values(), timeout=max(until - loop.time(), 0))
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for name, task in tasks.items():
+            results[name] = task.result() if task in done else "not tested: out of time"
+    return {name: results[name] for name, _ in VERSIONS}
 
 
 @dataclass
@@ -340,12 +483,19 @@ class Report:
     store_name: str
     issuer_url: str | None = None
     protocols: dict[str, str] = field(default_factory=dict)
+    # Optional steps that failed, one sentence each; the verdict stands without them.
+    notes: list[str] = field(default_factory=list)
+
+
+# Time kept back from the deadline for the steps after the probes (rendering).
+MARGIN_SECONDS = 0.25
 
 
 async def check(target: Target, options: Options, now: dt.datetime | None = None) -> Report:
+    until = asyncio.get_running_loop().time() + options.deadline - MARGIN_SECONDS
     try:
         async with asyncio.timeout(options.deadline):
-            return await _check(target, options, now)
+            return await _check(target, options, now, until)
     except TimeoutError as exc:
         raise Timeout(
             "The TLS check of {server} did not finish within {seconds:g} s.",
@@ -354,7 +504,29 @@ async def check(target: Target, options: Options, now: dt.datetime | None = None
         ) from exc
 
 
-async def _check(target: Target, options: Options, now: dt.datetime | None) -> Report:
+def _assess(
+    session: Session,
+    target: Target,
+    options: Options,
+    now: dt.datetime,
+    fetched: x509.Certificate | None,
+    url: str | None,
+    trusted: tuple[x509.Certificate, ...],
+) -> certificate.Verdict:
+    return certificate.assess(
+        session.chain,
+        target.check_name,
+        session.openssl,
+        now=now,
+        fetched_issuer=fetched,
+        fetched_from=url,
+        trusted=trusted,
+        store_name=options.store_name,
+    )
+
+
+async def _check(target: Target, options: Options, now: dt.datetime | None, until: float) -> Report:
+    loop = asyncio.get_running_loop()
     addresses = await policy.resolve_checked(
         target.host, target.port, allow_private=options.allow_private, resolver=options.resolver
     )
@@ -368,32 +540,42 @@ async def _check(target: Target, options: Options, now: dt.datetime | None) -> R
             if index == len(addresses[:3]) - 1:
                 raise
     assert session is not None
+    server = target.server(session.address)
     if not session.chain:
         raise ProtocolError(
-            "{server} completed the handshake without sending a certificate.",
-            server=target.server(session.address),
+            "{server} completed the handshake without sending a certificate.", server=server
         )
     now = now or dt.datetime.now(dt.UTC)
+    notes: list[str] = []
     fetched: x509.Certificate | None = None
     url: str | None = None
     trusted: tuple[x509.Certificate, ...] = ()
-    if session.openssl.codes & certificate.MISSING_ISSUER_CODES:
-        top = certificate.path(session.chain)[-1]
-        url = certificate.issuer_url(top)
-        if url:
-            fetched = await fetch_issuer(url, options)
-        if fetched is not None:
-            # Parsing a whole bundle is file I/O and some milliseconds: a thread does it.
-            trusted = await asyncio.to_thread(certificate.roots, options.trust_store)
-    verdict = certificate.assess(
-        session.chain,
-        target.check_name,
-        session.openssl,
-        now=now,
-        fetched_issuer=fetched,
-        fetched_from=url,
-        trusted=trusted,
-        store_name=options.store_name,
+    try:
+        if session.openssl.codes & certificate.MISSING_ISSUER_CODES:
+            top = certificate.path(session.chain)[-1]
+            url = certificate.issuer_url(top)
+            if url:
+                # Bounded by what is left of the deadline: the verdict must not wait for it.
+                budget = min(options.connect_timeout * 2, max(until - loop.time() - 0.5, 0.1))
+                try:
+                    fetched = await download_issuer(url, options, budget)
+                except NotFetched as exc:
+                    notes.append(f"The missing issuer was not fetched from {url}: {exc.args[0]}.")
+            if fetched is not None:
+                # Parsing a whole bundle is file I/O and some milliseconds: a thread does it.
+                trusted = await asyncio.to_thread(certificate.roots, options.trust_store)
+        # Checking signatures along a long chain is CPU work: off the event loop.
+        verdict = await asyncio.to_thread(
+            _assess, session, target, options, now, fetched, url, trusted
+        )
+    except ChatbotError:
+        raise
+    except Exception as exc:
+        log.warning("certificates from %s not read", server, exc_info=True)
+        raise ProtocolError("{server} sent a certificate I could not read.", server=server) from exc
+    protocols = (
+        await probe_protocols(target, session.address, options, used=session.version, until=until)
+        if target.protocols
+        else {}
     )
-    protocols = await probe_protocols(target, session.address, options) if target.protocols else {}
-    return Report(target, session, verdict, options.store_name, url, protocols)
+    return Report(target, session, verdict, options.store_name, url, protocols, notes)

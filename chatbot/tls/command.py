@@ -22,6 +22,7 @@ def options(settings: Settings) -> Options:
         resolver=policy.Resolver.from_specs(
             settings.target_resolvers, settings.dns_timeout_seconds
         ),
+        max_per_server=settings.max_per_server,
     )
 
 

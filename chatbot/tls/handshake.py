@@ -80,6 +80,10 @@ class BadTrustStore(Exception):
     """The CA file could not be loaded."""
 
 
+class Unreadable(Exception):
+    """A certificate the server sent cannot be loaded at all; args[0] says why."""
+
+
 class Refused(Exception):
     """The handshake failed (an alert, no common protocol or cipher); args[0] says how."""
 
@@ -225,7 +229,10 @@ async def run(
                 raise Closed() from exc
             raise Refused(reason) from exc
         elapsed = (time.perf_counter() - started) * 1000
-        chain = connection.get_peer_cert_chain(as_cryptography=True) or []
+        try:
+            chain = connection.get_peer_cert_chain(as_cryptography=True) or []
+        except Exception as exc:  # cryptography refuses what OpenSSL took (a bad version...)
+            raise Unreadable(str(exc).rstrip(".") or type(exc).__name__) from exc
         alpn = connection.get_alpn_proto_negotiated()
         result = Handshake(
             chain=list(chain),

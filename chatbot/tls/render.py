@@ -77,6 +77,7 @@ def render(report: Report) -> Reply:
     parts += [text(f"• {reason}") for reason in verdict.reasons]
     warning_icon = ":rotating_light:" if 0 <= verdict.days_left <= 7 else ":warning:"
     parts += [text(f"{warning_icon} {warning}") for warning in verdict.warnings]
+    parts += [context(note) for note in report.notes]
     if session.version in OLD_VERSIONS:
         parts.append(
             text(

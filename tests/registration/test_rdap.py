@@ -56,7 +56,10 @@ async def test_domain_with_registrar_entity(world: RdapWorld) -> None:
     assert record.abuse == "abuse@iana.org"
     # The registrant is published: the registrar's record is not needed.
     assert world.registrar.paths == []
-    assert record.raw[0] == "{"
+    # Pretty-printing costs tens of milliseconds on big answers: only for +raw.
+    assert record.raw == []
+    raw = await rdap.lookup(parse("www.example.com +raw"), options(world))
+    assert raw.raw[0] == "{"
 
 
 async def test_thin_registry_follows_related_link(world: RdapWorld) -> None:
@@ -68,7 +71,8 @@ async def test_thin_registry_follows_related_link(world: RdapWorld) -> None:
     assert (record.registrant_org, record.registrant_country) == ("Google LLC", "US")
     assert len(record.servers) == 2
     assert record.servers[1] == world.registrar.url.split("/")[2]
-    assert any("registrar record" in line for line in record.raw)
+    raw = await rdap.lookup(parse("google.com +raw"), options(world))
+    assert any("registrar record" in line for line in raw.raw)
 
 
 async def test_unreadable_registrar_record_is_a_note(world: RdapWorld) -> None:

@@ -3,6 +3,9 @@
 Names under `test.` answer from `records`; a few special names misbehave on
 purpose: `servfail.test.`, `refused.test.`, `drop.test.` (never answers),
 `slow.test.` (answers after `slow_seconds`), `big.test.` (too big for UDP).
+Hostile ones (HOSTILE) send what no resolver should: a malformed message, a
+wrong query ID, an answer for another name, a 64 KB answer over TCP, or one
+byte a second.
 """
 
 from __future__ import annotations
@@ -40,6 +43,18 @@ RECORDS: dict[tuple[str, str], list[str]] = {
         "PTR",
     ): ["example.test."],
     ("big.test.", "TXT"): [f'"record {i:03d} {"x" * 40}"' for i in range(300)],
+    # 245 strings of 255 bytes: a TCP answer of 65,442 bytes, just under the 64 KB a
+    # DNS message can be.
+    ("huge.test.", "TXT"): [f'"{i:03d} {"x" * 250}"' for i in range(245)],
+}
+
+HOSTILE = {
+    "malformed.test.": "a reply whose header is cut off after 5 bytes",
+    "junk.test.": "the right ID, then bytes that are no DNS message",
+    "wrongid.test.": "a well-formed answer with another query ID",
+    "othername.test.": "a well-formed answer to a question about another name",
+    "huge.test.": "a 64 KB answer (truncated over UDP, whole over TCP)",
+    "trickle.test.": "truncated over UDP, then over TCP one byte a second",
 }
 
 
@@ -47,6 +62,7 @@ class DNSServer:
     def __init__(self, records: dict[tuple[str, str], list[str]] | None = None) -> None:
         self.records = RECORDS if records is None else records
         self.slow_seconds = 3.0
+        self.trickle_seconds = 1.0  # between the bytes of trickle.test.'s TCP answer
         self.queries: list[tuple[str, str, str]] = []  # (transport, name, type)
         self._stop = threading.Event()
         self.udp, self.tcp = self._bind_pair()
@@ -118,9 +134,41 @@ class DNSServer:
             # One thread a query, so a slow answer does not hold up the others.
             threading.Thread(target=self._udp_reply, args=(wire, peer), daemon=True).start()
 
+    def hostile(self, query: dns.message.Message, transport: str) -> bytes | None:
+        """The wire bytes a HOSTILE name gets instead of an answer; None for the others."""
+        name = query.question[0].name.to_text()
+        good = dns.message.make_response(query)
+        good.flags |= dns.flags.RA
+        good.answer.append(dns.rrset.from_text(name, 60, "IN", "A", "192.0.2.66"))
+        if name == "malformed.test.":
+            return good.to_wire()[:5]
+        if name == "junk.test.":
+            return good.to_wire()[:2] + bytes(range(256)) * 2
+        if name == "wrongid.test.":
+            good.id = (query.id + 1) % 65536
+            return good.to_wire()
+        if name == "othername.test.":
+            other = dns.message.make_query("example.test.", query.question[0].rdtype)
+            other.id = query.id
+            response = dns.message.make_response(other)
+            response.answer.append(
+                dns.rrset.from_text("example.test.", 60, "IN", "A", "192.0.2.10")
+            )
+            return response.to_wire()
+        if name == "trickle.test." and transport == "udp":
+            truncated = dns.message.make_response(query)
+            truncated.flags |= dns.flags.TC | dns.flags.RA
+            return truncated.to_wire()
+        return None
+
     def _udp_reply(self, wire: bytes, peer: tuple[str, int]) -> None:
         query = dns.message.from_wire(wire)
         self._record("udp", query)
+        hostile = self.hostile(query, "udp")
+        if hostile is not None:
+            with contextlib.suppress(OSError):
+                self.udp.sendto(hostile, peer)
+            return
         response = self.answer(query)
         if response is None:
             return
@@ -153,11 +201,28 @@ class DNSServer:
             except (OSError, struct.error):
                 return
             self._record("tcp", query)
+            if query.question[0].name.to_text() == "trickle.test.":
+                self._trickle(conn, query)
+                return
+            hostile = self.hostile(query, "tcp")
+            if hostile is not None:
+                conn.sendall(struct.pack("!H", len(hostile)) + hostile)
+                return
             response = self.answer(query)
             if response is None:
                 return
             wire = response.to_wire()
             conn.sendall(struct.pack("!H", len(wire)) + wire)
+
+    def _trickle(self, conn: socket.socket, query: dns.message.Message) -> None:
+        response = dns.message.make_response(query)
+        response.answer.append(dns.rrset.from_text("trickle.test.", 60, "IN", "A", "192.0.2.77"))
+        wire = response.to_wire()
+        with contextlib.suppress(OSError):
+            for byte in struct.pack("!H", len(wire)) + wire:
+                conn.sendall(bytes([byte]))
+                if self._stop.wait(self.trickle_seconds):
+                    return
 
     def _record(self, transport: str, query: dns.message.Message) -> None:
         question = query.question[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +28,11 @@ class Response:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering, for timeouts
+    # Hostile bodies: `stream` bytes of "[[[[..." sent in 64 KB chunks instead of
+    # `body`, announced by Content-Length unless `announce` is False (then the
+    # body ends when the connection does, as HTTP/1.0 allows).
+    stream: int = 0
+    announce: bool = True
 
 
 def rdap_json(document: Any, status: int = 200) -> Response:
@@ -42,6 +48,10 @@ class JSONServer:
     def __init__(self) -> None:
         self.routes: dict[str, Response] = {}
         self.paths: list[str] = []
+        self.sent: dict[str, int] = {}  # path -> body bytes written to the socket
+        self.active = 0  # connections open right now, and the most ever at once
+        self.most = 0
+        self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
 
     @property
@@ -54,6 +64,16 @@ class JSONServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            def handle(self) -> None:
+                with server._lock:
+                    server.active += 1
+                    server.most = max(server.most, server.active)
+                try:
+                    super().handle()
+                finally:
+                    with server._lock:
+                        server.active -= 1
+
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 server.paths.append(path)
@@ -62,10 +82,24 @@ class JSONServer:
                 self.send_response(response.status)
                 for name, value in response.headers.items():
                     self.send_header(name, value)
+                if response.stream:
+                    if response.announce:
+                        self.send_header("Content-Length", str(response.stream))
+                    self.end_headers()
+                    self._stream(path, response.stream)
+                    return
                 self.send_header("Content-Length", str(len(response.body)))
                 self.end_headers()
                 with contextlib.suppress(OSError):
                     self.wfile.write(response.body)
+
+            def _stream(self, path: str, size: int) -> None:
+                chunk = b"[" * 65536
+                server.sent[path] = 0
+                with contextlib.suppress(OSError):
+                    while server.sent[path] < size:
+                        self.wfile.write(chunk)
+                        server.sent[path] += len(chunk)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -400,3 +434,72 @@ def rdap_world() -> Iterator[RdapWorld]:
         ripe.routes["/ip/193.0.6.139"] = rdap_json(ripe_network())
         registry.routes["/registry/autnum/15169"] = rdap_json(autnum())
         yield RdapWorld(boot, registry, registrar, ripe)
+
+
+# --- hostile registries: each must make RDAP fail cleanly and WHOIS answer ----------
+
+FIFTY_MB = 50 * 1024 * 1024
+
+# domain -> what the Verisign-style registry answers for it.
+HOSTILE: dict[str, str] = {
+    "nonjson.com": "an HTML error page instead of JSON",
+    "deep.com": "JSON arrays nested 100,000 deep",
+    "deepobject.com": "JSON objects nested 50,000 deep (all that fits in 256 KB)",
+    "strings.com": "a string where a list belongs",
+    "numbers.com": "numbers as dates",
+    "fifty.com": "a 50 MB body, announced by Content-Length",
+    "endless.com": "a 50 MB body, unannounced (ends when the connection does)",
+    "loop.com": "a redirect loop",
+    "badlocation.com": "a redirect to a URL that cannot be parsed",
+    "infinity.com": "an integer of 5,000 digits",
+}
+
+
+def add_hostile(world: RdapWorld) -> None:
+    """The registry's answers for every name in HOSTILE."""
+    routes = world.registry.routes
+    routes["/com/v1/domain/nonjson.com"] = Response(
+        200,
+        b"<html><body><h1>Service Unavailable</h1></body></html>",
+        {"Content-Type": "text/html"},
+    )
+    # Python's json raises RecursionError, not ValueError, on deep nesting.
+    routes["/com/v1/domain/deep.com"] = Response(body=b"[" * 100_000 + b"]" * 100_000)
+    routes["/com/v1/domain/deepobject.com"] = Response(
+        body=b'{"":' * 50_000 + b"null" + b"}" * 50_000
+    )
+    strings = domain(
+        "strings.com",
+        registrar=registrar_entity("Example Registrar", "9999", "abuse@example.com"),
+        created="2001-01-01T00:00:00Z",
+        changed="2026-01-01T00:00:00Z",
+        expires="2030-01-01T00:00:00Z",
+        signed=False,
+    )
+    strings["nameservers"] = "ns1.strings.com ns2.strings.com"
+    strings["entities"] = "Example Registrar"
+    routes["/com/v1/domain/strings.com"] = rdap_json(strings)
+    numbers = domain(
+        "numbers.com",
+        registrar=registrar_entity("Example Registrar", "9999", "abuse@example.com"),
+        created="2001-01-01T00:00:00Z",
+        changed="2026-01-01T00:00:00Z",
+        expires="2030-01-01T00:00:00Z",
+        signed=False,
+    )
+    numbers["events"] = [
+        {"eventAction": "registration", "eventDate": 978307200},
+        {"eventAction": "expiration", "eventDate": 20300101},
+    ]
+    routes["/com/v1/domain/numbers.com"] = rdap_json(numbers)
+    routes["/com/v1/domain/fifty.com"] = Response(stream=FIFTY_MB)
+    routes["/com/v1/domain/endless.com"] = Response(stream=FIFTY_MB, announce=False)
+    loop = world.registry.url + "com/v1/domain/loop.com"
+    routes["/com/v1/domain/loop.com"] = Response(302, headers={"Location": "/elsewhere/loop.com"})
+    routes["/elsewhere/loop.com"] = Response(302, headers={"Location": loop})
+    routes["/com/v1/domain/badlocation.com"] = Response(
+        302, headers={"Location": "http://[::1/domain/badlocation.com"}
+    )
+    routes["/com/v1/domain/infinity.com"] = Response(
+        body=b'{"objectClassName": "domain", "handle": ' + b"9" * 5000 + b"}"
+    )

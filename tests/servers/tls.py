@@ -4,7 +4,10 @@
 the flaw it checks (dates, names, weak keys, SHA-1, an AIA URL). `TLSServer`
 serves a chain with Python's ssl module; `mode` makes it misbehave on purpose:
 "stall" accepts TCP and never answers the handshake, "http" answers like a
-plain-HTTP server. `FileServer` is a plain HTTP server for AIA downloads.
+plain-HTTP server, "garbage" answers the ClientHello with bytes that are no
+TLS. `after_first` makes every connection after the first misbehave (a
+`+protocols` probe's): "reset" (RST), "stall" or "refuse" (the port closes).
+`FileServer` is a plain HTTP server for AIA downloads.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import http.server
 import ipaddress
 import socket
 import ssl
+import struct
 import subprocess
 import tempfile
 import threading
@@ -29,7 +33,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import (
+    AuthorityInformationAccessOID,
+    ExtendedKeyUsageOID,
+    ExtensionOID,
+    NameOID,
+)
 from OpenSSL import SSL
 
 from tests.servers.threads import serving
@@ -203,8 +212,15 @@ class TLSServer:
         maximum: ssl.TLSVersion | None = None,
         mode: str = "tls",
         staple: bytes | None = None,
+        after_first: str = "",
+        hold_seconds: float = 0.0,
     ) -> None:
         self.mode = mode
+        self.after_first = after_first
+        self.hold_seconds = hold_seconds  # before the handshake, so connections overlap
+        self.active = 0  # connections open right now, and the most ever at once
+        self.most = 0
+        self._count_lock = threading.Lock()
         self.context: ssl.SSLContext | None = None
         self.stapling: SSL.Context | None = None
         self._tmp = tempfile.TemporaryDirectory()
@@ -239,13 +255,33 @@ class TLSServer:
         self.listener.settimeout(0.1)
         self.port: int = self.listener.getsockname()[1]
 
-    def _serve(self, conn: socket.socket) -> None:
+    def _serve(self, conn: socket.socket, number: int) -> None:
+        with self._count_lock:
+            self.active += 1
+            self.most = max(self.most, self.active)
+        try:
+            self._answer(conn, number)
+        finally:
+            with self._count_lock:
+                self.active -= 1
+
+    def _answer(self, conn: socket.socket, number: int) -> None:
         conn.settimeout(5)
         with contextlib.suppress(OSError), conn:
-            if self.mode == "stall":
+            if number > 1 and self.after_first == "reset":
+                conn.recv(4096)  # the ClientHello, then a reset: SO_LINGER 0 sends RST
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
+            if self.mode == "stall" or (number > 1 and self.after_first == "stall"):
                 self._held.append(conn)
                 self._stop.wait()
                 return
+            if self.mode == "garbage":
+                conn.recv(4096)
+                conn.sendall(bytes(range(256)) * 4)
+                return
+            if self.hold_seconds:
+                self._stop.wait(self.hold_seconds)
             if self.mode == "http":
                 conn.recv(4096)
                 body = b"<html><body>400 Bad Request</body></html>"
@@ -277,7 +313,9 @@ class TLSServer:
             except OSError:
                 return
             self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+            if self.after_first == "refuse":
+                self.listener.close()  # every later connection is refused
+            threading.Thread(target=self._serve, args=(conn, self.connections), daemon=True).start()
 
     @contextmanager
     def running(self) -> Iterator[TLSServer]:
@@ -412,3 +450,61 @@ def unanswered_port() -> Iterator[int]:
                 filler.connect(("127.0.0.1", port))
         time.sleep(0.05)
         yield port
+
+
+def broken_extension(authority: Authority, name: str) -> Issued:
+    """A leaf whose Authority Information Access extension is malformed DER.
+
+    OpenSSL loads and serves it (it does not parse AIA then); cryptography
+    cannot parse the certificate's extensions at all.
+    """
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(name))
+        .issuer_name(authority.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(days=1))
+        .not_valid_after(NOW + dt.timedelta(days=90))
+        .add_extension(x509.SubjectAlternativeName([_san(name)]), critical=False)
+        .add_extension(
+            # A SEQUENCE that claims 5 bytes of content and has none.
+            x509.UnrecognizedExtension(ExtensionOID.AUTHORITY_INFORMATION_ACCESS, b"\x30\x05"),
+            critical=False,
+        )
+        .sign(authority.key, hashes.SHA256())
+    )
+    return Issued(cert, key, authority.chain)
+
+
+def long_chain(root: Authority, name: str, length: int) -> Issued:
+    """A leaf under `length - 1` intermediates, each issued by the one above it."""
+    authority = root
+    for depth in range(length - 1):
+        authority = Authority(f"Test Intermediate {depth + 1}", parent=authority)
+    return authority.issue(name)
+
+
+@dataclass
+class Tampered(Issued):
+    """An issued leaf served as `der`: bytes cryptography would not have written."""
+
+    der: bytes = b""
+
+    def files(self, directory: Path, *, with_chain: bool = True) -> tuple[Path, Path]:
+        cert_path, key_path = super().files(directory, with_chain=with_chain)
+        pem = ssl.DER_cert_to_PEM_cert(self.der).encode()
+        rest = cert_path.read_bytes().split(b"-----END CERTIFICATE-----\n", 1)[1]
+        cert_path.write_bytes(pem + rest)
+        return cert_path, key_path
+
+
+def bad_version(authority: Authority, name: str) -> Tampered:
+    """A leaf claiming X.509 version 6, which OpenSSL serves and cryptography refuses
+    to load at all (its signature no longer matches either)."""
+    issued = authority.issue(name)
+    der = bytearray(issued.cert.public_bytes(serialization.Encoding.DER))
+    at = der.find(bytes([0xA0, 0x03, 0x02, 0x01, 0x02]))  # [0] EXPLICIT INTEGER 2 (v3)
+    der[at + 4] = 0x05
+    return Tampered(issued.cert, issued.key, issued.chain, bytes(der))

@@ -15,7 +15,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-Mode = Literal["answer", "drip", "flood"]
+# answer: the record; drip: a byte every `drip_seconds`; flood: `flood_bytes` of
+# lines; garbage: binary bytes; endless: one line that never ends (until
+# `flood_bytes`); refer-self: `refer:` naming this very server.
+Mode = Literal["answer", "drip", "flood", "garbage", "endless", "refer-self"]
 
 
 @dataclass
@@ -29,12 +32,17 @@ class WhoisServer:
     encoding: str = "utf-8"
     queries: list[str] = field(default_factory=list)
     sent: int = 0
+    hold_seconds: float = 0.0  # wait before answering, so connections overlap
+    active: int = 0  # connections open right now, and the most ever at once
+    most: int = 0
+    port: int = 0
     _server: asyncio.Server | None = None
     _handlers: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self, port: int) -> int:
         self._server = await asyncio.start_server(self._handle, self.host, port)
-        return int(self._server.sockets[0].getsockname()[1])
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self.port
 
     async def close(self) -> None:
         if self._server is not None:
@@ -48,23 +56,38 @@ class WhoisServer:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
+        self.active += 1
+        self.most = max(self.most, self.active)
         try:
             line = await asyncio.wait_for(reader.readline(), 5)
             query = line.decode("utf-8").rstrip("\r\n")
             self.queries.append(query)
             body = self.answers.get(query, self.default).encode(self.encoding)
-            if self.mode == "drip":
+            await asyncio.sleep(self.hold_seconds)
+            if self.mode == "garbage":
+                body = bytes(range(256)) * 16
+            elif self.mode == "refer-self":
+                body = f"% IANA WHOIS server\n\nrefer:        {self.host}\n\ndomain:       COM\n".encode()
+            if self.mode == "endless":
+                block, here = b"x" * 1024, 0
+                while here < self.flood_bytes:  # per connection: every query floods
+                    writer.write(block)
+                    await writer.drain()
+                    self.sent += len(block)
+                    here += len(block)
+            elif self.mode == "drip":
                 for byte in body:
                     writer.write(bytes([byte]))
                     await writer.drain()
                     self.sent += 1
                     await asyncio.sleep(self.drip_seconds)
             elif self.mode == "flood":
-                block = b"remarks: " + b"x" * 1014 + b"\r\n"
-                while self.sent < self.flood_bytes:
+                block, here = b"remarks: " + b"x" * 1014 + b"\r\n", 0
+                while here < self.flood_bytes:  # per connection: every query floods
                     writer.write(block)
                     await writer.drain()
                     self.sent += len(block)
+                    here += len(block)
             else:
                 writer.write(body)
                 await writer.drain()
@@ -76,6 +99,7 @@ class WhoisServer:
             # a cancelled handler as an error, so it ends quietly instead.
             pass
         finally:
+            self.active -= 1
             self._handlers.discard(task)
             writer.close()
             with contextlib.suppress(OSError):
@@ -342,6 +366,37 @@ Contact Information:
 [Fax]                           
 """
 
+# A co.jp (organisational) domain, as JPRS answers with /e: no expiry line, the
+# date is in [State]'s "Connected (YYYY/MM/DD)".
+JPRS_CO_JP = """\
+[ JPRS database provides information on network administration. Its use is    ]
+[ restricted to network administration purposes. For further information,     ]
+[ use 'whois -h whois.jprs.jp help'. To suppress Japanese output, add'/e'     ]
+[ at the end of command, e.g. 'whois -h whois.jprs.jp xxx/e'.                 ]
+
+Domain Information:
+a. [Domain Name]                JPRS.CO.JP
+g. [Organization]               Japan Registry Services Co., Ltd.
+l. [Organization Type]          Corporation
+m. [Administrative Contact]     JL062JP
+n. [Technical Contact]          MO5920JP
+n. [Technical Contact]          TW124137JP
+p. [Name Server]                ns1.jprs.co.jp
+p. [Name Server]                ns2.jprs.co.jp
+p. [Name Server]                ns3.jprs.co.jp
+p. [Name Server]                ns4.jprs.co.jp
+s. [Signing Key]                
+[State]                         Connected (2027/03/31)
+[Lock Status]                   AgentChangeLocked
+[Registered Date]               2001/03/26
+[Connected Date]                2001/03/26
+[Last Update]                   2026/04/01 01:07:33 (JST)
+
+Contact Information:
+[Name]                          Japan Registry Services Co., Ltd.
+[Email]                         info@jprs.jp
+"""
+
 # What JPRS sends without /e: Japanese in ISO-2022-JP.
 JPRS_JAPANESE = "[ドメイン名]                     JPRS.JP\n[登録者名]                       株式会社日本レジストリサービス\n"
 
@@ -603,6 +658,7 @@ async def world(net: WhoisNet) -> World:
                 "google.com": fmt(IANA_COM, port),
                 "nope.com": fmt(IANA_COM, port),
                 "jprs.jp": fmt(IANA_JP, port),
+                "jprs.co.jp": fmt(IANA_JP, port),
                 "193.0.6.139": fmt(IANA_193, port),
                 "AS3333": fmt(IANA_193, port),
                 "10.1.2.3": IANA_PRIVATE,
@@ -625,7 +681,7 @@ async def world(net: WhoisNet) -> World:
     jprs = await net.add(
         lambda host, port: WhoisServer(
             host,
-            {"jprs.jp/e": JPRS_ENGLISH, "jprs.jp": JPRS_JAPANESE},
+            {"jprs.jp/e": JPRS_ENGLISH, "jprs.jp": JPRS_JAPANESE, "jprs.co.jp/e": JPRS_CO_JP},
             default="No match!!\n",
             encoding="iso-2022-jp",
         )
