@@ -196,3 +196,44 @@ async def lookup(query: Query, options: Options) -> list[Answer]:
     return list(
         await asyncio.gather(*(ask(query, t, servers, options.timeout) for t in query.types))
     )
+
+
+@dataclass
+class Exchange:
+    """One message sent to one server and what came back, for the trace, validation and compare."""
+
+    server: Server
+    response: dns.message.Message | None = None
+    error: str | None = None
+    timed_out: bool = False
+    milliseconds: float = 0.0
+    used_tcp: bool = False
+
+
+async def send(
+    message: dns.message.Message, server: Server, timeout: float, *, tcp: bool = False
+) -> Exchange:
+    """Send `message` as it is (flags and EDNS set by the caller); never raises for the network."""
+    started = time.perf_counter()
+    exchange = Exchange(server)
+    try:
+        if tcp:
+            exchange.response = await dns.asyncquery.tcp(
+                message, server.address, timeout, server.port
+            )
+            exchange.used_tcp = True
+        else:
+            exchange.response, exchange.used_tcp = await dns.asyncquery.udp_with_fallback(
+                message, server.address, timeout, server.port
+            )
+    except dns.exception.Timeout:
+        exchange.error = Timeout(server=server, seconds=timeout).message
+        exchange.timed_out = True
+    except EOFError:
+        exchange.error = ConnectFailed(server=server, reason="it closed the connection").message
+    except OSError as exc:
+        exchange.error = ConnectFailed(server=server, reason=exc.strerror or str(exc)).message
+    except dns.exception.DNSException as exc:
+        exchange.error = ProtocolError(server=server, reason=str(exc)).message
+    exchange.milliseconds = (time.perf_counter() - started) * 1000
+    return exchange
