@@ -72,10 +72,11 @@ class Options:
 
 @dataclass
 class Failure:
-    """A server of the zone that did not give a usable answer, and why."""
+    """A server of the zone that did not give a usable answer, and the sentence why."""
 
     server: Server
-    reason: str
+    sentence: str
+    timed_out: bool = False
 
 
 @dataclass
@@ -143,6 +144,13 @@ class Trace:
         return self.walks[-1].response if self.walks else None
 
 
+def said(name: dns.name.Name | None) -> str:
+    """A name in a sentence: without the final dot, which would read as a full stop."""
+    if name is None or name == dns.name.root:
+        return "."
+    return name.to_text(omit_final_dot=True)
+
+
 def root_server(server: Server) -> Server:
     """A root server with its name, where the address is one of IANA's."""
     return Server(server.address, server.port, server.label or ROOT_SERVERS.get(server.address, ""))
@@ -196,7 +204,7 @@ class Walker:
             delegation = step.referral
         walk.problem = (
             f"Gave up after {self.options.max_referrals} referrals without an answer "
-            f"for {name}: the delegations go deeper than any real name needs."
+            f"for {said(name)}: the delegations go deeper than any real name needs."
         )
         return walk
 
@@ -225,11 +233,13 @@ class Walker:
                     self.queries += 1
                     exchange = await self._send(name, rdtype, server)
                     if exchange.response is None:
-                        step.failures.append(Failure(server, exchange.error or ""))
+                        step.failures.append(
+                            Failure(server, exchange.error or "", exchange.timed_out)
+                        )
                         continue
                     kind, detail = self._classify(exchange, delegation, name, rdtype)
                     if kind == "failure":
-                        step.failures.append(Failure(server, detail))
+                        step.failures.append(Failure(server, f"{server} {detail}."))
                         continue
                     step.server = server
                     step.response = exchange.response
@@ -252,11 +262,14 @@ class Walker:
     @staticmethod
     def _no_server(delegation: Delegation, step: Step) -> str:
         if not step.failures and not delegation.nameservers:
-            return f"The referral to {delegation.zone} names no name servers."
+            return f"The referral to {said(delegation.zone)} names no name servers."
         if not step.failures:
-            return f"No server of {delegation.zone} has an address I could find or may contact."
+            return (
+                f"No server of {said(delegation.zone)} has an address I could find or may contact."
+            )
         return (
-            f"No server of {delegation.zone} gave an answer or a referral, so the trace stops here."
+            f"No server of {said(delegation.zone)} gave an answer or a referral, "
+            "so the trace stops here."
         )
 
     async def _servers(
@@ -271,17 +284,17 @@ class Walker:
         pending: list[dns.name.Name] = []
         for name in delegation.nameservers:
             if name in delegation.addresses:
-                for server in self._allowed(name, delegation.addresses[name], step):
+                for server in self.allowed(name, delegation.addresses[name], step):
                     yield server
             else:
                 pending.append(name)
         for name in pending:
             addresses = await self._look_up(name, step, path)
             delegation.addresses[name] = addresses
-            for server in self._allowed(name, addresses, step):
+            for server in self.allowed(name, addresses, step):
                 yield server
 
-    def _allowed(self, name: dns.name.Name, addresses: list[str], step: Step) -> list[Server]:
+    def allowed(self, name: dns.name.Name, addresses: list[str], step: Step) -> list[Server]:
         servers = []
         for address in sorted(addresses, key=lambda a: ":" in a):  # IPv4 first
             server = Server(address, self.options.port, name.to_text())
@@ -305,7 +318,7 @@ class Walker:
                     name,
                     [],
                     0,
-                    f"Looking up {name} leads back to itself ({chain}): these zones are "
+                    f"Looking up {said(name)} leads back to itself ({chain}): these zones are "
                     "delegated to name servers inside each other, without glue, so no "
                     "resolver can reach them.",
                 )
@@ -317,7 +330,7 @@ class Walker:
                     name,
                     [],
                     0,
-                    f"Did not look up {name}: name servers without glue nest "
+                    f"Did not look up {said(name)}: name servers without glue nest "
                     f"{len(path) + 1} deep, past my limit of "
                     f"{self.options.max_lookup_depth}.",
                 )
@@ -360,7 +373,8 @@ class Walker:
         rcode = response.rcode()
         if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             return "failure", (
-                f"answered {dns.rcode.to_text(rcode)}: it does not serve {zone} (a lame delegation)"
+                f"answered {dns.rcode.to_text(rcode)}: it does not serve {said(zone)} "
+                "(a lame delegation)"
                 if rcode == dns.rcode.REFUSED
                 else f"answered {dns.rcode.to_text(rcode)}"
             )
@@ -374,12 +388,13 @@ class Walker:
             if cut == zone:
                 where = "to the same zone,"
             return "failure", (
-                f"referred us {where} {cut} instead of answering for {zone}: a referral loop"
+                f"referred us {where} {said(cut)} instead of answering for {said(zone)}: "
+                "a referral loop"
             )
         if not response.flags & dns.flags.AA:
             if response.answer:
                 return "failure", (
-                    f"answered without the AA flag: it is not authoritative for {zone} "
+                    f"answered without the AA flag: it is not authoritative for {said(zone)} "
                     "(a lame delegation)"
                 )
             return "failure", "gave neither an answer nor a referral (a lame delegation)"
