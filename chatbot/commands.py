@@ -71,7 +71,9 @@ async def _hello(invocation: Invocation, settings: Settings) -> Reply:
 async def _dig(invocation: Invocation, settings: Settings) -> Reply:
     from chatbot.dns import command
 
-    return await command.run(invocation.text, command.options(settings))
+    return await command.run(
+        invocation.text, command.options(settings), command.depth_options(settings)
+    )
 
 
 async def _whois(invocation: Invocation, settings: Settings) -> Reply:
@@ -100,7 +102,8 @@ COMMANDS: dict[str, Command] = {
         Command(
             name="dig",
             description="DNS lookup, like BIND's dig.",
-            usage_hint="name [type ...] [@server] [-p port] [-x address] [+short] [+tcp]",
+            usage_hint="name [type ...] [@server] [-p port] [-x address] [+short] [+tcp]"
+            " [+trace | +validate | +compare]",
             examples=(
                 "example.com",
                 "example.com MX",
@@ -108,6 +111,9 @@ COMMANDS: dict[str, Command] = {
                 "-x 8.8.8.8",
                 "_sip._tcp.example.com SRV +short",
                 "日本語.jp NS +tcp",
+                "www.example.com +trace",
+                "example.com MX +validate",
+                "example.com A +compare",
             ),
             run=_dig,
         ),

@@ -101,6 +101,10 @@ class Query:
     short: bool = False
     tcp: bool = False
     dnssec: bool = False
+    # /dig in depth (+trace, +validate, +compare): at most one is set.
+    trace: bool = False
+    validate: bool = False
+    compare: bool = False
 
 
 def to_name(text: str) -> tuple[dns.name.Name, str]:

@@ -100,6 +100,7 @@ class Delegation:
     # reads the DS records, or the proof that there are none, from it.
     referral: dns.message.Message | None = None
     parent: dns.name.Name | None = None
+    glued: frozenset[dns.name.Name] = frozenset()  # names the referral gave addresses for
 
 
 @dataclass
@@ -418,7 +419,9 @@ class Walker:
             for name, found in addresses.items():
                 known.addresses.setdefault(name, found)
             return known
-        delegation = Delegation(ns.name, nameservers, addresses, response, parent.zone)
+        delegation = Delegation(
+            ns.name, nameservers, addresses, response, parent.zone, frozenset(addresses)
+        )
         self.cuts[ns.name] = delegation
         return delegation
 

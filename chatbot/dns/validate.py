@@ -164,11 +164,9 @@ async def validate(
     result = await trace.trace(name, rdtype, options.walk, walker)
     evidence = Evidence()
     if result.response is None or result.problem:
-        verdict = Verdict(
-            "indeterminate",
-            reason="I could not validate: "
-            + (result.problem or "the trace did not reach an answer (see its steps)."),
-        )
+        problems = [w.problem for w in result.walks if w.problem] + [result.problem]
+        why = next((p for p in problems if p), "the trace did not reach an answer.")
+        verdict = Verdict("indeterminate", reason=f"I could not validate: {why}")
     else:
         remaining = options.walk.deadline - (time.perf_counter() - started)
         try:
