@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -177,7 +179,11 @@ def _anchors(path: str | None) -> validate.Anchors:
 
 
 async def run_depth(query: Query, options: Options, depth: Depth) -> Reply:
-    from chatbot.dns import compare, render_compare, render_trace, render_validate, trace, validate
+    from chatbot.dns import compare, render_compare, render_trace, trace
+
+    # dns.dnssec pulls in cryptography: a tenth of a second not spent on the event loop.
+    await asyncio.to_thread(importlib.import_module, "chatbot.dns.render_validate")
+    from chatbot.dns import render_validate, validate
 
     # Referred servers are asked on the roots' port (53; a lab tree shares another),
     # or on -p's, as `dig +trace -p` does.

@@ -475,7 +475,13 @@ class _Judge:
         usable = [d for d in records if d.algorithm in ALGORITHMS and d.digest_type in DIGESTS]
         if not usable:
             kinds = ", ".join(
-                sorted({f"{_algorithm(d.algorithm)}/digest {d.digest_type}" for d in records})
+                sorted(
+                    {
+                        f"algorithm {d.algorithm} ({_algorithm(d.algorithm)}) "
+                        f"with digest type {d.digest_type}"
+                        for d in records
+                    }
+                )
             )
             return _State(
                 "insecure",

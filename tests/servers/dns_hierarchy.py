@@ -32,6 +32,7 @@ without AA, one of which answers www.secure.test. differently.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import selectors
 import socket
@@ -52,6 +53,7 @@ import dns.message
 import dns.name
 import dns.node
 import dns.rcode
+import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.DNSKEY
@@ -141,12 +143,17 @@ class Hierarchy:
             "expired.test.",
             "nosig.test.",
             "tampered.test.",
+            "hashed.test.",
         ]
         for origin in [*signed, "mismatch.test.", "test.", "lab.", "signed.lab."]:
             self._pair(origin)
         # mismatch.test.'s parent publishes the DS of a key the zone never had.
         wrong = _key("ECDSAP256SHA256", 257)
+        self.keys["wrong"] = [wrong]
         ds = [_ds(o, self.keys[o][0]) for o in signed] + [_ds("mismatch.test.", wrong)]
+        # oldalgo.test.'s only DS uses GOST (algorithm 12, digest 3), which validators
+        # may not use (RFC 8624): they treat the zone as unsigned.
+        ds.append("oldalgo.test. DS 4242 12 3 " + "ab" * 32)
 
         root = _zone(
             ".",
@@ -170,6 +177,8 @@ class Hierarchy:
             "secure NS ns1.secure.test.\nns1.secure A 127.0.0.4\n"
             "glueless NS ns.secure.test.\n"
             "unsigned NS ns1.unsigned.test.\nns1.unsigned A 127.0.0.5\n"
+            "oldalgo NS ns1.oldalgo.test.\nns1.oldalgo A 127.0.0.5\n"
+            "hashed NS ns1.hashed.test.\nns1.hashed A 127.0.0.4\n"
             + "".join(
                 f"{z} NS ns1.{z}.test.\nns1.{z} A 127.0.0.6\n"
                 for z in ("expired", "mismatch", "nosig", "tampered")
@@ -211,6 +220,14 @@ class Hierarchy:
         )
         _sign(glueless, self.keys["glueless.test."])
         unsigned = _zone("unsigned.test.", "@ NS ns1.unsigned.test.\nwww A 192.0.2.3\n")
+        oldalgo = _zone("oldalgo.test.", "@ NS ns1.oldalgo.test.\nwww A 192.0.2.8\n")
+        hashed = _zone(
+            "hashed.test.",
+            "@ NS ns1.hashed.test.\nns1 A 127.0.0.4\nwww A 192.0.2.9\na.b A 192.0.2.11\n"
+            "sub NS ns1.sub.hashed.test.\nns1.sub A 127.0.0.5\n",
+        )
+        sign_nsec3(hashed, self.keys["hashed.test."], self.now)
+        sub = _zone("sub.hashed.test.", "@ NS ns1.sub.hashed.test.\nwww A 192.0.2.10\n")
 
         def bogus(origin: str, keys: list[Key], **when: Any) -> dns.zone.Zone:
             zone = _zone(origin, f"@ NS ns1.{origin}\nwww A 192.0.2.4\n")
@@ -263,9 +280,14 @@ class Hierarchy:
         for zone in (
             root,
             tld,
+            lab,
+            signed_lab,
             secure,
             glueless,
             unsigned,
+            oldalgo,
+            hashed,
+            sub,
             expired,
             mismatch,
             nosig,
@@ -289,8 +311,8 @@ class Hierarchy:
         add("a.root-servers.test.", "127.0.0.1", [root])
         add("ns1.test.", "127.0.0.2", [tld, lab])
         add("ns2.test.", "127.0.0.3", [tld])
-        add("ns1.secure.test.", "127.0.0.4", [secure, glueless, signed_lab])
-        add("ns1.unsigned.test.", "127.0.0.5", [unsigned])
+        add("ns1.secure.test.", "127.0.0.4", [secure, glueless, signed_lab, hashed])
+        add("ns1.unsigned.test.", "127.0.0.5", [unsigned, oldalgo, sub])
         add("ns1.expired.test.", "127.0.0.6", [expired, mismatch, nosig, tampered])
         add("ns1.lame.test.", "127.0.0.7", [], "refuse")
         add("ns2.lame.test.", "127.0.0.8", [], "recursive")
@@ -606,6 +628,8 @@ def _referral(
     response.authority.extend(ns)
     if dnssec:
         ds = _with_signatures(zone, child, dns.rdatatype.DS, True)
+        if not ds and _nsec3_param(zone) is not None:
+            ds = _nsec3_denial(zone, child, True)
         response.authority.extend(ds or _with_signatures(zone, child, dns.rdatatype.NSEC, True))
     for rdata in ns[0] if ns else []:
         if rdata.target.is_subdomain(bailiwick):
@@ -667,26 +691,140 @@ def authoritative(
         break
     soa = _with_signatures(zone, origin, dns.rdatatype.SOA, dnssec)
     response.authority.extend(soa)
-    node = zone.get_node(name)
-    if node is not None:  # the name exists, the type does not: NODATA
-        if dnssec:
-            response.authority.extend(_with_signatures(zone, name, dns.rdatatype.NSEC, True))
-        return
-    if response.answer:  # a CNAME into a name of this zone that does not exist
+    exists = _exists(zone, name)
+    if not exists:
         response.set_rcode(dns.rcode.NXDOMAIN)
-        return
-    below = any(n.is_subdomain(name) for n in zone.nodes)
-    if not below:
-        response.set_rcode(dns.rcode.NXDOMAIN)
-    if dnssec:
-        owners = [_covering(zone, name)]
-        if not below:
+    if dnssec and not response.answer:
+        if _nsec3_param(zone) is not None:
+            response.authority.extend(_nsec3_denial(zone, name, exists))
+            return
+        owners = [name] if zone.get_node(name) is not None else [_covering(zone, name)]
+        if not exists:
             encloser = name.parent()
-            while encloser != origin and zone.get_node(encloser) is None:
+            while not _exists(zone, encloser):
                 encloser = encloser.parent()
             owners.append(_covering(zone, dns.name.Name((b"*", *encloser.labels))))
         for owner in dict.fromkeys(o for o in owners if o is not None):
             response.authority.extend(_with_signatures(zone, owner, dns.rdatatype.NSEC, True))
+
+
+def _exists(zone: dns.zone.Zone, name: dns.name.Name) -> bool:
+    """A name with data, or an empty non-terminal (NSEC3 owners do not count)."""
+    if zone.get_node(name) is not None:
+        return True
+    return any(
+        n.is_subdomain(name) and node.get_rdataset(IN, dns.rdatatype.NSEC3) is None
+        for n, node in zone.nodes.items()
+    )
+
+
+def _nsec3_param(zone: dns.zone.Zone) -> Any:
+    assert zone.origin is not None
+    rdataset = zone.get_rdataset(zone.origin, dns.rdatatype.NSEC3PARAM)
+    return rdataset[0] if rdataset else None
+
+
+def _hashed(zone: dns.zone.Zone, name: dns.name.Name) -> str:
+    param = _nsec3_param(zone)
+    return dns.dnssec.nsec3_hash(name, param.salt, param.iterations, param.algorithm)
+
+
+def _nsec3_owner(zone: dns.zone.Zone, digest: str) -> dns.name.Name:
+    assert zone.origin is not None
+    return dns.name.Name((digest.lower().encode(), *zone.origin.labels))
+
+
+def _nsec3_covering(zone: dns.zone.Zone, name: dns.name.Name) -> dns.name.Name:
+    digest = _hashed(zone, name)
+    for owner, node in zone.nodes.items():
+        rdataset = node.get_rdataset(IN, dns.rdatatype.NSEC3)
+        if rdataset is None:
+            continue
+        start = owner.labels[0].decode().upper()
+        end = base64.b32hexencode(rdataset[0].next).decode()
+        if (start < digest < end) if start < end else (digest > start or digest < end):
+            return owner
+    raise LookupError(f"no NSEC3 covers {name}")
+
+
+def _nsec3_denial(zone: dns.zone.Zone, name: dns.name.Name, exists: bool) -> list[dns.rrset.RRset]:
+    """RFC 5155 §7.2: the matching NSEC3, or the closest encloser proof."""
+    if exists:
+        owners = [_nsec3_owner(zone, _hashed(zone, name))]
+    else:
+        encloser = name.parent()
+        while not _exists(zone, encloser):
+            encloser = encloser.parent()
+        closer = dns.name.Name(name.labels[-(len(encloser) + 1) :])
+        owners = [
+            _nsec3_owner(zone, _hashed(zone, encloser)),
+            _nsec3_covering(zone, closer),
+            _nsec3_covering(zone, dns.name.Name((b"*", *encloser.labels))),
+        ]
+    return [
+        rrset
+        for owner in dict.fromkeys(owners)
+        for rrset in _with_signatures(zone, owner, dns.rdatatype.NSEC3, True)
+    ]
+
+
+def sign_nsec3(zone: dns.zone.Zone, keys: list[Key], now: int) -> None:
+    """Sign with an NSEC3 chain (no salt, no extra iterations, as RFC 9276 advises).
+
+    dnspython's sign_zone makes NSEC chains only, so the chain is built here
+    and every RRset signed with `dns.dnssec.sign`.
+    """
+    origin = zone.origin
+    assert origin is not None
+    (ksk, ksk_key), (zsk, zsk_key) = keys
+    with zone.writer() as txn:
+        txn.add(origin, 300, ksk_key)
+        txn.add(origin, 300, zsk_key)
+        txn.add(origin, 0, dns.rdata.from_text(IN, dns.rdatatype.NSEC3PARAM, "1 0 0 -"))
+    cuts = {
+        n
+        for n, node in zone.nodes.items()
+        if n != origin and node.get_rdataset(IN, dns.rdatatype.NS)
+    }
+
+    def occluded(name: dns.name.Name) -> bool:
+        return any(name != cut and name.is_subdomain(cut) for cut in cuts)
+
+    names: set[dns.name.Name] = set()
+    for name in list(zone.nodes):
+        while not occluded(name) and name not in names:
+            names.add(name)
+            if name == origin:
+                break
+            name = name.parent()
+    chain = sorted((dns.dnssec.nsec3_hash(n, None, 0, 1), n) for n in names)
+    with zone.writer() as txn:
+        for index, (digest, name) in enumerate(chain):
+            node = zone.get_node(name)
+            types = {r.rdtype for r in node.rdatasets} if node is not None else set()
+            if types and (name not in cuts or dns.rdatatype.DS in types):
+                types.add(dns.rdatatype.RRSIG)
+            following = chain[(index + 1) % len(chain)][0]
+            words = " ".join(sorted(dns.rdatatype.to_text(t) for t in types))
+            rdata = dns.rdata.from_text(IN, dns.rdatatype.NSEC3, f"1 0 0 - {following} {words}")
+            txn.add(_nsec3_owner(zone, digest), 300, rdata)
+    with zone.writer() as txn:
+        for name, node in list(zone.nodes.items()):
+            if occluded(name):
+                continue
+            for rdataset in list(node.rdatasets):
+                if rdataset.rdtype == dns.rdatatype.RRSIG:
+                    continue
+                if name in cuts and rdataset.rdtype != dns.rdatatype.DS:
+                    continue
+                private, key = (
+                    (ksk, ksk_key) if rdataset.rdtype == dns.rdatatype.DNSKEY else (zsk, zsk_key)
+                )
+                rrset = dns.rrset.from_rdata_list(name, rdataset.ttl, list(rdataset))
+                rrsig = dns.dnssec.sign(
+                    rrset, private, origin, key, inception=now - DAY, expiration=now + 30 * DAY
+                )
+                txn.add(name, rdataset.ttl, rrsig)
 
 
 def _read(conn: socket.socket, size: int) -> bytes:
