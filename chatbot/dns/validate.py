@@ -741,7 +741,8 @@ def _rdataset(key: DNSKEY) -> dns.rrset.RRset:
 
 
 def _key_list(keys: list[DNSKEY]) -> str:
-    return ", ".join(f"{dns.dnssec.key_id(k)} {_role(k)}" for k in keys) or "no keys"
+    ordered = sorted(keys, key=lambda k: (_role(k), dns.dnssec.key_id(k)))  # KSKs first
+    return ", ".join(f"{dns.dnssec.key_id(k)} {_role(k)}" for k in ordered) or "no keys"
 
 
 def _bitmap(rdata: NSEC | NSEC3) -> set[int]:

@@ -17,6 +17,7 @@ an RSASHA256 key, the others with ECDSAP256SHA256 key pairs (KSK and ZSK);
   unsigned.test.   not signed; test.'s NSEC proves there is no DS
   expired.test.    www's RRSIG expired yesterday
   mismatch.test.   the DS in test. is the digest of a key the zone lacks
+  baddigest.test.  the DS names the zone's KSK but its digest is wrong
   nosig.test.      www's A has no RRSIG
   tampered.test.   www's A was changed after signing
   lame.test.       ns1 answers REFUSED, ns2 answers without AA, ns3 works
@@ -154,6 +155,9 @@ class Hierarchy:
         # oldalgo.test.'s only DS uses GOST (algorithm 12, digest 3), which validators
         # may not use (RFC 8624): they treat the zone as unsigned.
         ds.append("oldalgo.test. DS 4242 12 3 " + "ab" * 32)
+        # baddigest.test.'s DS names its real KSK (tag, algorithm) with a wrong digest.
+        self._pair("baddigest.test.")
+        ds.append(f"baddigest.test. DS {self.key_tag('baddigest.test.')} 13 2 " + "00" * 32)
 
         root = _zone(
             ".",
@@ -181,7 +185,7 @@ class Hierarchy:
             "hashed NS ns1.hashed.test.\nns1.hashed A 127.0.0.4\n"
             + "".join(
                 f"{z} NS ns1.{z}.test.\nns1.{z} A 127.0.0.6\n"
-                for z in ("expired", "mismatch", "nosig", "tampered")
+                for z in ("expired", "mismatch", "nosig", "tampered", "baddigest")
             )
             + "lame NS ns1.lame.test.\nlame NS ns2.lame.test.\nlame NS ns3.lame.test.\n"
             "ns1.lame A 127.0.0.7\nns2.lame A 127.0.0.8\nns3.lame A 127.0.0.9\n"
@@ -253,6 +257,7 @@ class Hierarchy:
                 ),
             )
         mismatch = bogus("mismatch.test.", self.keys["mismatch.test."])
+        baddigest = bogus("baddigest.test.", self.keys["baddigest.test."])
         nosig = bogus("nosig.test.", self.keys["nosig.test."])
         with nosig.writer() as txn:
             txn.delete(dns.name.from_text("www.nosig.test."), dns.rdatatype.RRSIG, dns.rdatatype.A)
@@ -290,6 +295,7 @@ class Hierarchy:
             sub,
             expired,
             mismatch,
+            baddigest,
             nosig,
             tampered,
             lame,
@@ -313,7 +319,7 @@ class Hierarchy:
         add("ns2.test.", "127.0.0.3", [tld])
         add("ns1.secure.test.", "127.0.0.4", [secure, glueless, signed_lab, hashed])
         add("ns1.unsigned.test.", "127.0.0.5", [unsigned, oldalgo, sub])
-        add("ns1.expired.test.", "127.0.0.6", [expired, mismatch, nosig, tampered])
+        add("ns1.expired.test.", "127.0.0.6", [expired, mismatch, nosig, tampered, baddigest])
         add("ns1.lame.test.", "127.0.0.7", [], "refuse")
         add("ns2.lame.test.", "127.0.0.8", [], "recursive")
         add("ns3.lame.test.", "127.0.0.9", [lame])
