@@ -103,9 +103,8 @@ def answer_of(row: Row, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) ->
     rcode = response.rcode()
     if rcode != dns.rcode.NOERROR:
         return dns.rcode.to_text(rcode)
-    rrset = response.get_rrset(response.answer, name, IN, rdtype)
-    if rrset is None and rdtype != dns.rdatatype.CNAME:
-        rrset = response.get_rrset(response.answer, name, IN, dns.rdatatype.CNAME)
+    owned = {r.rdtype: r for r in response.answer if r.name == name and r.rdclass == IN}
+    rrset = owned.get(rdtype) or owned.get(dns.rdatatype.CNAME)
     if rrset is None:
         return "NODATA"
     values = sorted(rdata.to_text() for rdata in rrset)
