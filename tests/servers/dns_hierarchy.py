@@ -305,15 +305,7 @@ class Hierarchy:
             assert zone.origin is not None
             self.zones[zone.origin] = zone
 
-        def add(
-            name: str,
-            address: str,
-            zones: list[dns.zone.Zone],
-            mode: str = "authoritative",
-            **kw: Any,
-        ) -> None:
-            self.servers[address] = Nameserver(name, address, zones, mode, **kw)
-
+        add = self.add
         add("a.root-servers.test.", "127.0.0.1", [root])
         add("ns1.test.", "127.0.0.2", [tld, lab])
         add("ns2.test.", "127.0.0.3", [tld])
@@ -340,6 +332,18 @@ class Hierarchy:
         add("hints", "127.0.0.25", [], "recursive", overrides={(".", "NS"): ["127.0.0.1."]})
 
     # --- what the tests use --------------------------------------------------
+
+    def add(
+        self,
+        name: str,
+        address: str,
+        zones: list[dns.zone.Zone],
+        mode: str = "authoritative",
+        **kw: Any,
+    ) -> Nameserver:
+        """Another server (before `running()`): say a slow resolver for a benchmark."""
+        self.servers[address] = Nameserver(name, address, zones, mode, **kw)
+        return self.servers[address]
 
     @property
     def root(self) -> str:
