@@ -15,6 +15,9 @@ an RSASHA256 key, the others with ECDSAP256SHA256 key pairs (KSK and ZSK);
                    on through glueless.test. and back
   glueless.test.   delegated to ns.secure.test., with no glue in test.
   unsigned.test.   not signed; test.'s NSEC proves there is no DS
+  oldalgo.test.    its only DS is GOST (algorithm 12): validators treat it as unsigned
+  hashed.test.     signed with NSEC3 (the chain built here; dnspython makes NSEC
+                   only); sub.hashed.test. is an unsigned child
   expired.test.    www's RRSIG expired yesterday
   mismatch.test.   the DS in test. is the digest of a key the zone lacks
   baddigest.test.  the DS names the zone's KSK but its digest is wrong
@@ -27,8 +30,12 @@ an RSASHA256 key, the others with ECDSAP256SHA256 key pairs (KSK and ZSK);
   cycle-a.test. and cycle-b.test.  each served by a name in the other
   serials.test.    ns1 to ns3 serve serial 2026112801, ns4 the older
                    2026112701, with another address for www
-and recursive resolvers (127.0.0.20 and up) that answer from the whole tree
-without AA, one of which answers www.secure.test. differently.
+  signed.lab.      under the TLD lab., whose name servers are named by their
+                   addresses (127.0.0.2.): `dig +trace` looks every server name
+                   up with the system's resolver, never in the glue
+and recursive resolvers that answer from the whole tree without AA: 127.0.0.20
+to .23 (.23 answers www.secure.test. differently; delv uses .20), .24 never
+answers, .25 names the root by its address for `dig +trace @127.0.0.25 -p P`.
 """
 
 from __future__ import annotations
