@@ -182,8 +182,8 @@ async def test_queries_are_bounded(hierarchy: Hierarchy) -> None:
 
 
 async def test_the_deadline_keeps_what_was_found(hierarchy: Hierarchy) -> None:
-    result = await walk(hierarchy, "www.dead.test", timeout=2.0, deadline=0.2)
-    assert result.problem == "The trace did not finish within 0.2 s; this is how far it got."
+    result = await walk(hierarchy, "www.dead.test", timeout=5.0, deadline=1.5)
+    assert result.problem == "The trace did not finish within 1.5 s; this is how far it got."
     assert steps(result)[:2] == [(".", "127.0.0.1", "test."), ("test.", "127.0.0.2", "dead.test.")]
     out = plain(render("www.dead.test", result))
     assert "→ dead.test. NS ns1.dead.test. ns2.dead.test." in out
