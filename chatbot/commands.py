@@ -89,7 +89,9 @@ async def _dig(invocation: Invocation, settings: Settings) -> Reply:
     await _imported("chatbot.dns.command")
     from chatbot.dns import command
 
-    return await command.run(invocation.text, command.options(settings))
+    return await command.run(
+        invocation.text, command.options(settings), command.depth_options(settings)
+    )
 
 
 async def _whois(invocation: Invocation, settings: Settings) -> Reply:
@@ -116,6 +118,9 @@ DIG_OPTIONS = (
     Option("+short", "only the record data"),
     Option("+tcp", "ask over TCP instead of UDP"),
     Option("+dnssec", "ask for DNSSEC records too (sets the DO bit)"),
+    Option("+trace", "follow the delegations from the root servers down, like dig +trace"),
+    Option("+validate", "check the DNSSEC chain from the root trust anchor down"),
+    Option("+compare", "ask many public resolvers and every authoritative server"),
 )
 WHOIS_OPTIONS = (Option("+raw", "add the registry's own text (first lines)"),)
 TLS_OPTIONS = (
@@ -151,6 +156,9 @@ COMMANDS: dict[str, Command] = {
                 "-x 8.8.8.8",
                 "_sip._tcp.example.com SRV +short",
                 "日本語.jp NS +tcp",
+                "www.example.com +trace",
+                "example.com MX +validate",
+                "example.com A +compare",
             ),
             run=_dig,
         ),

@@ -41,6 +41,12 @@ class ConnectFailed(ChatbotError):
     template = "Could not connect to {server}: {reason}."
 
 
+class Closed(ChatbotError):
+    """The peer accepted the connection, then closed it without an answer."""
+
+    template = "{server} closed the connection without answering."
+
+
 class RateLimited(ChatbotError):
     template = "{server} is rate limiting us; try again in a minute."
 

@@ -114,8 +114,43 @@ class Settings(BaseSettings):
     tls_handshake_timeout_seconds: float = Field(default=5.0, gt=0, le=60, allow_inf_nan=False)
     # Connections from this instance to any one WHOIS or RDAP host or /tls host:port.
     max_per_server: int = Field(default=2, ge=1, le=16)
+    # /dig +trace, +validate, +compare. IANA's root servers (IPv4), a to m.
+    dns_root_servers: CommaList = (
+        "198.41.0.4",
+        "170.247.170.2",
+        "192.33.4.12",
+        "199.7.91.13",
+        "192.203.230.10",
+        "192.5.5.241",
+        "192.112.36.4",
+        "198.97.190.53",
+        "192.36.148.17",
+        "192.58.128.30",
+        "193.0.14.129",
+        "199.7.83.42",
+        "202.12.27.33",
+    )
+    # A file of root DS or DNSKEY records; unset: IANA's root KSKs, built in.
+    dnssec_trust_anchors: str | None = None
+    dns_compare_resolvers: CommaList = (
+        "8.8.8.8",
+        "8.8.4.4",
+        "1.1.1.1",
+        "1.0.0.1",
+        "9.9.9.9",
+        "149.112.112.112",
+        "208.67.222.222",
+        "208.67.220.220",
+    )
 
-    @field_validator("response_url_prefixes", "dns_resolvers", "target_resolvers", mode="before")
+    @field_validator(
+        "response_url_prefixes",
+        "dns_resolvers",
+        "target_resolvers",
+        "dns_root_servers",
+        "dns_compare_resolvers",
+        mode="before",
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split(value)
@@ -162,6 +197,26 @@ class Settings(BaseSettings):
         if problem:
             raise ValueError(problem)
         return value
+
+    @field_validator("dns_root_servers", "dns_compare_resolvers")
+    @classmethod
+    def _server_list(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not 1 <= len(value) <= 32:
+            raise ValueError(f"give 1 to 32 servers, not {len(value)}")
+        for spec in value:
+            problem = resolver_problem(spec)
+            if problem:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("dnssec_trust_anchors")
+    @classmethod
+    def _anchor_file(cls, value: str | None) -> str | None:
+        if value:
+            from chatbot.dns.validate import read_anchors  # dnspython only when it is set
+
+            read_anchors(value)
+        return value or None
 
 
 @lru_cache

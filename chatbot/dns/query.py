@@ -21,7 +21,7 @@ import dns.name
 import dns.rdatatype
 
 from chatbot import policy, targets
-from chatbot.errors import ConnectFailed, ProtocolError, Timeout, UsageError
+from chatbot.errors import Closed, ConnectFailed, ProtocolError, Timeout, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,10 @@ class Query:
     short: bool = False
     tcp: bool = False
     dnssec: bool = False
+    # /dig in depth (+trace, +validate, +compare): at most one is set.
+    trace: bool = False
+    validate: bool = False
+    compare: bool = False
 
 
 def to_name(text: str) -> tuple[dns.name.Name, str]:
@@ -228,37 +232,17 @@ async def ask(
     message.flags |= dns.flags.AD  # ask for the validation result, as dig does
     errors: list[str] = []
     for server in servers:
-        started = time.perf_counter()
-        try:
-            # One timeout for the whole question, UDP and any TCP retry together: a
-            # server dripping one byte a second gets `timeout`, not twice that.
-            async with asyncio.timeout(timeout):
-                response, used_tcp = await _exchange(message, server, query.tcp)
-        except TimeoutError:
-            errors.append(Timeout(server=server, seconds=timeout).message)
+        exchange = await send(message, server, timeout, tcp=query.tcp)
+        if exchange.response is None:
+            errors.append(exchange.error or "")
             continue
-        except EOFError:  # asyncio.IncompleteReadError too
-            errors.append(ConnectFailed(server=server, reason="it closed the connection").message)
-            continue
-        except OSError as exc:
-            errors.append(ConnectFailed(server=server, reason=exc.strerror or str(exc)).message)
-            continue
-        except _NotTheAnswer:
-            reason = "an answer to another query (its ID or question differ)"
-            errors.append(ProtocolError(server=server, reason=reason).message)
-            continue
-        except dns.exception.DNSException:
-            errors.append(ProtocolError(server=server, reason="a malformed DNS message").message)
-            continue
-        except Exception:
-            # dnspython's wire parser raises more than DNSException on hostile bytes;
-            # whatever one server sends is that server's problem, and the next is asked.
-            log.warning("unreadable DNS answer from %s", server, exc_info=True)
-            errors.append(ProtocolError(server=server, reason="a malformed DNS message").message)
-            continue
-        elapsed = (time.perf_counter() - started) * 1000
         return Answer(
-            rdtype, server, response, milliseconds=elapsed, used_tcp=used_tcp, tried=errors
+            rdtype,
+            server,
+            exchange.response,
+            milliseconds=exchange.milliseconds,
+            used_tcp=exchange.used_tcp,
+            tried=errors,
         )
     return Answer(rdtype, servers[-1], error=" ".join(errors), tried=errors)
 
@@ -268,3 +252,50 @@ async def lookup(query: Query, options: Options) -> list[Answer]:
     return list(
         await asyncio.gather(*(ask(query, t, servers, options.timeout) for t in query.types))
     )
+
+
+@dataclass
+class Exchange:
+    """One message sent to one server and what came back, for the trace, validation and compare."""
+
+    server: Server
+    response: dns.message.Message | None = None
+    error: str | None = None
+    timed_out: bool = False
+    milliseconds: float = 0.0
+    used_tcp: bool = False
+
+
+async def send(
+    message: dns.message.Message, server: Server, timeout: float, *, tcp: bool = False
+) -> Exchange:
+    """Send `message` as it is (flags and EDNS set by the caller); never raises for the network.
+
+    Whatever one server sends back is that server's problem, told in one sentence, so
+    the caller can ask the next one.
+    """
+    started = time.perf_counter()
+    exchange = Exchange(server)
+    try:
+        # One timeout for the whole question, UDP and any TCP retry together: a
+        # server dripping one byte a second gets `timeout`, not twice that.
+        async with asyncio.timeout(timeout):
+            exchange.response, exchange.used_tcp = await _exchange(message, server, tcp)
+    except TimeoutError:
+        exchange.error = Timeout(server=server, seconds=timeout).message
+        exchange.timed_out = True
+    except EOFError:  # asyncio.IncompleteReadError too
+        exchange.error = Closed(server=server).message
+    except OSError as exc:
+        exchange.error = ConnectFailed(server=server, reason=exc.strerror or str(exc)).message
+    except _NotTheAnswer:
+        reason = "an answer to another query (its ID or question differ)"
+        exchange.error = ProtocolError(server=server, reason=reason).message
+    except dns.exception.DNSException:
+        exchange.error = ProtocolError(server=server, reason="a malformed DNS message").message
+    except Exception:
+        # dnspython's wire parser raises more than DNSException on hostile bytes.
+        log.warning("unreadable DNS answer from %s", server, exc_info=True)
+        exchange.error = ProtocolError(server=server, reason="a malformed DNS message").message
+    exchange.milliseconds = (time.perf_counter() - started) * 1000
+    return exchange
