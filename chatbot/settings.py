@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Annotated, Literal
 
@@ -49,10 +50,45 @@ class Settings(BaseSettings):
     tls_connect_timeout_seconds: float = Field(default=3.0, gt=0)
     tls_handshake_timeout_seconds: float = Field(default=5.0, gt=0)
 
+    # Admission (README "Settings"; chatbot/admission.py, ratelimit.py, connections.py).
+    max_body_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    header_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    body_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    keep_alive_seconds: float = Field(default=620.0, ge=1, le=3600)
+    max_connections: int = Field(default=256, ge=8, le=65536)
+    rate_limit_user: str = "20/minute"
+    rate_limit_team: str = "300/minute"
+    rate_limit_storage: str = "memory://"
+    allowed_team_ids: CommaList = ()
+
     @field_validator("response_url_prefixes", "dns_resolvers", "target_resolvers", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split(value)
+
+    @field_validator("allowed_team_ids", mode="before")
+    @classmethod
+    def _team_ids(cls, value: object) -> object:
+        value = _split(value)
+        for team in value if isinstance(value, tuple) else ():
+            if not re.fullmatch(r"[TE][A-Z0-9]{2,30}", team):
+                raise ValueError(f"{team!r} is not a Slack team or enterprise id (T…, E…)")
+        return value
+
+    @field_validator("rate_limit_user", "rate_limit_team")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from chatbot.ratelimit import parse_limit
+
+        parse_limit(value)  # ValueError names the notation it could not read
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _storage(cls, value: str) -> str:
+        from chatbot.ratelimit import check_storage
+
+        return check_storage(value)
 
 
 @lru_cache
