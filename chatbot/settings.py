@@ -50,11 +50,21 @@ class Settings(BaseSettings):
     tls_connect_timeout_seconds: float = Field(default=3.0, gt=0)
     tls_handshake_timeout_seconds: float = Field(default=5.0, gt=0)
 
-    # Admission (README "Settings"; chatbot/admission.py, ratelimit.py, connections.py).
+    # Admission (README "Admission"; chatbot/admission.py, ratelimit.py, connections.py).
+    # Slack's slash-command and interaction payloads are a few KB.
     max_body_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    # Slack gives up after 3 s, so a request not in whole by then cannot be answered
+    # in time anyway; 5 s leaves room for a slow human with curl. A signed request
+    # from `chatbot send` is in whole well under a millisecond after its connection.
     header_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     body_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # Longer than the 600 s Google's front ends keep idle backend connections, so
+    # they, not we, close them: the other order races a request into a closing
+    # socket (a 502 for Slack). Idle connections cost about 9 KB each (measured)
+    # and are the first closed when connections run short.
     keep_alive_seconds: float = Field(default=620.0, ge=1, le=3600)
+    # Cloud Run sends at most containerConcurrency (80) requests at once; the rest
+    # is room for its idle connections. Halved to ulimit -n / 2 when that is lower.
     max_connections: int = Field(default=256, ge=8, le=65536)
     rate_limit_user: str = "20/minute"
     rate_limit_team: str = "300/minute"
