@@ -59,7 +59,12 @@ def start(kind: str) -> tuple[subprocess.Popen[bytes], int]:
         "CHATBOT_RATE_LIMIT_USER": "100000000/minute",
         "CHATBOT_RATE_LIMIT_TEAM": "100000000/minute",
     }
-    process = subprocess.Popen([sys.executable, "-c", SERVER, str(port), kind], env=env, cwd=ROOT)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(port), kind],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,  # a summary line per request
+    )
     deadline = time.monotonic() + 20
     while not healthy(port):
         if time.monotonic() > deadline:
