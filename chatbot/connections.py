@@ -33,7 +33,7 @@ from chatbot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# uvicorn's own default; a descriptor limit under four times this shrinks it.
+# uvicorn's own default; a descriptor limit under eight times this shrinks it.
 BACKLOG = 2048
 REPORT_EVERY_SECONDS = 60.0
 _REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
@@ -43,7 +43,7 @@ _BUSY = (
 )
 
 
-class _Report:
+class Report:
     """Counts connection events; one log line a minute at most, however many there are."""
 
     def __init__(self) -> None:
@@ -70,7 +70,7 @@ class GuardedH11Protocol(H11Protocol):
     header_timeout: ClassVar[float] = 5.0
     body_timeout: ClassVar[float] = 5.0
     max_connections: ClassVar[int] = 256
-    report: ClassVar[_Report] = _Report()
+    report: ClassVar[Report] = Report()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -167,11 +167,15 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     # Half the descriptors for connections in, the rest for what commands open
     # (DNS, WHOIS, TLS and RDAP sockets, Redis) and the process's own files.
     cap = max(8, min(settings.max_connections, files // 2))
-    # asyncio accepts up to `backlog` connections in one go before any of them
-    # reaches the protocol (and the cap): a burst that large must fit in the
-    # descriptors left. A quarter of them; fewer makes the kernel drop the SYNs
-    # of a burst (a second's wait for each), measured with 300 connects at once.
-    backlog = max(16, min(BACKLOG, files // 4))
+    # asyncio accepts up to `backlog` connections in one go, before any of them
+    # reaches the protocol (and the cap), and the connections closed to make room
+    # for one batch free their descriptors only after the next batch is accepted.
+    # So at the worst: cap + 2 x backlog, half plus a quarter of the descriptors,
+    # leaving a quarter to the process and its commands. (With a quarter for the
+    # backlog, 1,000 connections at once under ulimit -n 256 on a loaded machine
+    # ran out of descriptors; far fewer makes the kernel drop the SYNs of a burst,
+    # a second's wait each.)
+    backlog = max(16, min(BACKLOG, files // 8))
     protocol = type(
         "ChatbotH11Protocol",
         (GuardedH11Protocol,),
@@ -179,7 +183,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
             "header_timeout": settings.header_timeout_seconds,
             "body_timeout": settings.body_timeout_seconds,
             "max_connections": cap,
-            "report": _Report(),
+            "report": Report(),
         },
     )
     _quiet_accept_errors()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from chatbot.connections import Report
 from tests.servers import raw
 from tests.servers.dns import DNSServer
 from tests.servers.process import ServiceProcess, service_process
@@ -191,4 +192,18 @@ def test_beyond_the_cap_with_every_connection_busy_it_is_503(dns_server: DNSServ
     assert refused[0] == 503
     assert answers == [200] * 8
     assert after[0] == 200
-    assert len(report) == 1 and "(503)" in str(report[0]["message"])
+    # Connection events are counted, not logged one by one: a line a minute at most.
+    assert len(report) <= 1
+
+
+def test_connection_events_make_one_line_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+    report = Report()
+    for _ in range(1000):
+        report.add("silent headers (timeout)")
+    report.add("refused at the connection cap (503)")
+    (line,) = [r for r in caplog.records if r.name == "chatbot.connections"]
+    assert line.getMessage().endswith(": 1 silent headers (timeout)")
+    assert report.counts == {
+        "silent headers (timeout)": 999,
+        "refused at the connection cap (503)": 1,
+    }
