@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from chatbot import allowlist
+
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -39,7 +41,7 @@ class Delivery:
         self.max_wait = max_wait
 
     def allowed(self, url: str) -> bool:
-        return any(url.startswith(prefix) for prefix in self.prefixes)
+        return allowlist.allowed(url, self.prefixes)
 
     def _wait(self, attempt: int, response: httpx.Response | None) -> float:
         retry_after = response.headers.get("retry-after") if response is not None else None

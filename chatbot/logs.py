@@ -22,22 +22,31 @@ TRACE_KEY = "logging.googleapis.com/trace"
 SPAN_KEY = "logging.googleapis.com/spanId"
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
-_CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d+))?")
+# The span id is a decimal uint64 (at most 20 ASCII digits); anything else there
+# makes the header one we do not understand, and it is ignored.
+_CLOUD_TRACE = re.compile(r"([0-9a-fA-F]{32})(?:/([0-9]{1,20}))?(?:;o=[0-9]+)?")
+_SPAN_LIMIT = 2**64
 # Slack response URLs are bearer credentials; signatures are HMACs of our secret.
 _RESPONSE_URL = re.compile(r"(https?://[^/\s\"']+)/(?:commands|actions|services)/[^\s\"']*")
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 
 
 def parse_trace(headers: Any) -> tuple[str, str] | None:
-    """The trace of a request from W3C `traceparent` or Google's `X-Cloud-Trace-Context`."""
+    """The trace of a request from W3C `traceparent` or Google's `X-Cloud-Trace-Context`.
+
+    Runs before the signature is checked, on headers anyone can send: a header
+    that does not parse is ignored, never an error.
+    """
     match = _TRACEPARENT.match(headers.get("traceparent", "").strip().lower())
     if match and match.group(1) != "0" * 32:
         return match.group(1), match.group(2)
-    match = _CLOUD_TRACE.match(headers.get("x-cloud-trace-context", "").strip())
-    if match:
-        span = format(int(match.group(2)), "016x") if match.group(2) else ""
-        return match.group(1).lower(), span
-    return None
+    match = _CLOUD_TRACE.fullmatch(headers.get("x-cloud-trace-context", "").strip())
+    if match is None or match.group(1) == "0" * 32:
+        return None
+    span = int(match.group(2)) if match.group(2) else 0
+    if span >= _SPAN_LIMIT:
+        return None
+    return match.group(1).lower(), format(span, "016x") if span else ""
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:

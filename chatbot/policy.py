@@ -9,25 +9,205 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import socket
-from collections.abc import Iterable
+import ssl
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+import certifi
 import httpcore
 import httpx
 
 from chatbot.errors import NotResolvable, TargetRefused
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-# Cloud metadata endpoints: AWS/GCP/Azure/OpenStack, AWS over IPv6, Alibaba,
-# Azure's wire server. Most are also link-local, but naming them keeps the
-# rule true if Python's idea of "link-local" ever changes.
-METADATA = frozenset(
-    ipaddress.ip_address(a)
-    for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "168.63.129.16")
+
+@dataclass(frozen=True)
+class Range:
+    """One row of the policy: a block, what we call it in a refusal, and IANA's name for it.
+
+    `reachable` rows are IANA special-purpose blocks marked "Globally Reachable":
+    public services (AS112, AMT, anycast relays) a user may well ask about.
+    `embeds` rows carry an IPv4 address inside an IPv6 one and are judged by it.
+    """
+
+    network: IPNetwork
+    kind: str
+    name: str
+    reachable: bool = False
+    embeds: Callable[[ipaddress.IPv6Address], tuple[ipaddress.IPv4Address, ...]] | None = None
+
+
+def _low32(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    return (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF),)
+
+
+def _sixtofour(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    return (ipaddress.IPv4Address((int(address) >> 80) & 0xFFFFFFFF),)
+
+
+def _teredo(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    # RFC 4380: the Teredo server's address, then the client's, stored inverted.
+    bits = int(address)
+    server = (bits >> 64) & 0xFFFFFFFF
+    client = ~bits & 0xFFFFFFFF
+    return ipaddress.IPv4Address(server), ipaddress.IPv4Address(client)
+
+
+def _row(network: str, kind: str, name: str = "", **extra: Any) -> Range:
+    return Range(ipaddress.ip_network(network), kind, name or kind, **extra)
+
+
+# The address policy, one explicit table, the same on every Python version
+# (ipaddress.is_private and is_global changed between 3.11 and 3.13). Sources:
+# IANA's IPv4 and IPv6 Special-Purpose Address Registries (as of 2025-10, RFC
+# 6890 and later), IANA's IPv4 multicast and IPv6 Address Space registries, and
+# the cloud metadata services. The most specific row containing an address
+# decides; an address in no row is public.
+RANGES: tuple[Range, ...] = (
+    # IPv4 Special-Purpose Address Registry
+    _row("0.0.0.0/8", "this-network", '"This network"'),
+    _row("0.0.0.0/32", "unspecified", '"This host on this network"'),
+    _row("10.0.0.0/8", "private", "Private-Use"),
+    _row("100.64.0.0/10", "carrier-grade NAT", "Shared Address Space"),
+    _row("127.0.0.0/8", "loopback", "Loopback"),
+    _row("169.254.0.0/16", "link-local", "Link Local"),
+    _row("172.16.0.0/12", "private", "Private-Use"),
+    _row("192.0.0.0/24", "IETF protocol assignment", "IETF Protocol Assignments"),
+    _row("192.0.0.0/29", "IPv4 service continuity", "IPv4 Service Continuity Prefix"),
+    _row("192.0.0.8/32", "dummy", "IPv4 dummy address"),
+    _row("192.0.0.9/32", "anycast", "Port Control Protocol Anycast", reachable=True),
+    _row("192.0.0.10/32", "anycast", "Traversal Using Relays around NAT Anycast", reachable=True),
+    _row("192.0.0.170/31", "NAT64/DNS64 discovery", "NAT64/DNS64 Discovery"),
+    _row("192.0.2.0/24", "documentation", "Documentation (TEST-NET-1)"),
+    _row("192.31.196.0/24", "AS112", "AS112-v4", reachable=True),
+    _row("192.52.193.0/24", "AMT", "AMT", reachable=True),
+    _row("192.88.99.0/24", "6to4 relay anycast", "Deprecated (6to4 Relay Anycast)"),
+    _row("192.88.99.2/32", "6a44 relay anycast", "6a44-relay anycast address"),
+    _row("192.168.0.0/16", "private", "Private-Use"),
+    _row("192.175.48.0/24", "AS112", "Direct Delegation AS112 Service", reachable=True),
+    _row("198.18.0.0/15", "benchmarking", "Benchmarking"),
+    _row("198.51.100.0/24", "documentation", "Documentation (TEST-NET-2)"),
+    _row("203.0.113.0/24", "documentation", "Documentation (TEST-NET-3)"),
+    _row("240.0.0.0/4", "reserved", "Reserved"),
+    _row("255.255.255.255/32", "broadcast", "Limited Broadcast"),
+    # IPv4 Multicast Address Space Registry
+    _row("224.0.0.0/4", "multicast", "Multicast"),
+    # IPv6 Special-Purpose Address Registry
+    _row("::/128", "unspecified", "Unspecified Address"),
+    _row("::1/128", "loopback", "Loopback Address"),
+    _row("::ffff:0:0/96", "IPv4-mapped", "IPv4-mapped Address", embeds=_low32),
+    _row("64:ff9b::/96", "NAT64", "IPv4-IPv6 Translation", embeds=_low32),
+    _row("64:ff9b:1::/48", "local-use translation", "IPv4-IPv6 Translation (local use)"),
+    _row("100::/64", "discard-only", "Discard-Only Address Block"),
+    _row("100:0:0:1::/64", "dummy", "Dummy IPv6 Prefix"),
+    _row("2001::/23", "IETF protocol assignment", "IETF Protocol Assignments"),
+    _row("2001::/32", "Teredo", "TEREDO", embeds=_teredo),
+    _row("2001:1::1/128", "anycast", "Port Control Protocol Anycast", reachable=True),
+    _row("2001:1::2/128", "anycast", "Traversal Using Relays around NAT Anycast", reachable=True),
+    _row(
+        "2001:1::3/128", "anycast", "DNS-SD Service Registration Protocol Anycast", reachable=True
+    ),
+    _row("2001:2::/48", "benchmarking", "Benchmarking"),
+    _row("2001:3::/32", "AMT", "AMT", reachable=True),
+    _row("2001:4:112::/48", "AS112", "AS112-v6", reachable=True),
+    _row("2001:10::/28", "ORCHID", "Deprecated (previously ORCHID)"),
+    _row("2001:20::/28", "ORCHIDv2", "ORCHIDv2", reachable=True),
+    _row("2001:30::/28", "DET", "Drone Remote ID Protocol Entity Tags", reachable=True),
+    _row("2001:db8::/32", "documentation", "Documentation"),
+    _row("2002::/16", "6to4", "6to4", embeds=_sixtofour),
+    _row("2620:4f:8000::/48", "AS112", "Direct Delegation AS112 Service", reachable=True),
+    _row("3fff::/20", "documentation", "Documentation"),
+    _row("5f00::/16", "SRv6 SID", "Segment Routing (SRv6) SIDs"),
+    _row("fc00::/7", "private", "Unique-Local"),
+    _row("fe80::/10", "link-local", "Link-Local Unicast"),
+    # IPv6 Address Space Registry: all but 2000::/3 is unassigned or special.
+    _row("::/8", "reserved", "Reserved by IETF"),
+    _row("100::/8", "reserved", "Reserved by IETF"),
+    _row("200::/7", "reserved", "Reserved by IETF"),
+    _row("400::/6", "reserved", "Reserved by IETF"),
+    _row("800::/5", "reserved", "Reserved by IETF"),
+    _row("1000::/4", "reserved", "Reserved by IETF"),
+    _row("4000::/3", "reserved", "Reserved by IETF"),
+    _row("6000::/3", "reserved", "Reserved by IETF"),
+    _row("8000::/3", "reserved", "Reserved by IETF"),
+    _row("a000::/3", "reserved", "Reserved by IETF"),
+    _row("c000::/3", "reserved", "Reserved by IETF"),
+    _row("e000::/4", "reserved", "Reserved by IETF"),
+    _row("f000::/5", "reserved", "Reserved by IETF"),
+    _row("f800::/6", "reserved", "Reserved by IETF"),
+    _row("fe00::/9", "reserved", "Reserved by IETF"),
+    _row("fec0::/10", "site-local", "Site-local (deprecated)"),
+    _row("ff00::/8", "multicast", "Multicast"),
+    # Cloud metadata services: GCP, AWS, Azure and OpenStack share the first;
+    # then Alibaba, Azure's wire server (public space!), AWS and GCP over IPv6.
+    _row("169.254.169.254/32", "cloud metadata", "Cloud metadata service"),
+    _row("100.100.100.200/32", "cloud metadata", "Alibaba Cloud metadata service"),
+    _row("168.63.129.16/32", "cloud metadata", "Azure wire server"),
+    _row("fd00:ec2::254/128", "cloud metadata", "AWS metadata service (IPv6)"),
+    _row("fd20:ce::254/128", "cloud metadata", "Google Cloud metadata service (IPv6)"),
 )
+
+# Most specific first, so the first row that contains an address is the one that decides.
+_BY_PREFIX = sorted(RANGES, key=lambda row: row.network.prefixlen, reverse=True)
+
+
+@dataclass(frozen=True)
+class Forbidden:
+    """Why an address may not be contacted: the row that refused it (and what embedded it)."""
+
+    row: Range
+    via: Range | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.row.kind
+
+    @property
+    def where(self) -> str:
+        """The block, as the refusal names it: `127.0.0.0/8` or `127.0.0.0/8 via 6to4`."""
+        if self.via is None:
+            return str(self.row.network)
+        return f"{self.row.network} via {self.via.kind}"
+
+    @property
+    def article(self) -> str:
+        return "an" if self.row.kind[0].lower() in "aeiou" else "a"
+
+
+def row_of(address: IPAddress) -> Range | None:
+    """The most specific row of the table that contains `address`."""
+    for row in _BY_PREFIX:
+        if row.network.version == address.version and address in row.network:
+            return row
+    return None
+
+
+def forbidden(address: IPAddress) -> Forbidden | None:
+    """Why this address may not be contacted, or None if it may."""
+    row = row_of(address)
+    if row is None or row.reachable:
+        return None
+    if row.embeds is not None and isinstance(address, ipaddress.IPv6Address):
+        # ::ffff:127.0.0.1, 6to4, NAT64 and Teredo reach the IPv4 address they carry.
+        for inner in row.embeds(address):
+            refused = forbidden(inner)
+            if refused is not None:
+                return Forbidden(refused.row, via=row)
+        return None
+    return Forbidden(row)
+
+
+def forbidden_kind(address: IPAddress) -> str | None:
+    """The kind of range that forbids this address ("loopback"), or None if it may be contacted."""
+    refused = forbidden(address)
+    return refused.kind if refused is not None else None
 
 
 def parse_ip(text: str) -> IPAddress | None:
@@ -37,34 +217,30 @@ def parse_ip(text: str) -> IPAddress | None:
         return None
 
 
-def forbidden_kind(address: IPAddress) -> str | None:
-    """Why this address may not be contacted, or None if it may."""
-    if isinstance(address, ipaddress.IPv6Address):
-        # ::ffff:127.0.0.1 and friends reach the IPv4 address they embed.
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is not None:
-            return forbidden_kind(embedded)
-    checks = (
-        (address in METADATA, "cloud metadata"),
-        (address.is_loopback, "loopback"),
-        (address.is_link_local, "link-local"),
-        (address.is_multicast, "multicast"),
-        (address.is_unspecified, "unspecified"),
-        (address.is_reserved, "reserved"),
-        (address.is_private, "private"),
-        (not address.is_global, "non-public"),
-    )
-    return next((kind for hit, kind in checks if hit), None)
-
-
 def check(target: str, address: IPAddress, *, allow_private: bool) -> None:
     if allow_private:
         return
-    kind = forbidden_kind(address)
-    if kind is not None:
-        if target.strip("[]") == str(address):
-            raise TargetRefused(TargetRefused.literal, target=target, address=address, kind=kind)
-        raise TargetRefused(target=target, address=address, kind=kind)
+    refused = forbidden(address)
+    if refused is None:
+        return
+    fields = {
+        "target": target,
+        "address": address,
+        "kind": refused.kind,
+        "article": refused.article,
+        "network": refused.where,
+    }
+    # Compared as addresses: 3.13 writes ::ffff:7f00:1 as ::ffff:127.0.0.1.
+    if parse_ip(target) == address:
+        raise TargetRefused(
+            "{target} is {article} {kind} address ({network}), which I may not contact.",
+            **fields,
+        )
+    raise TargetRefused(
+        "{target} resolves to {address}, {article} {kind} address ({network}), "
+        "which I may not contact.",
+        **fields,
+    )
 
 
 @dataclass(frozen=True)
@@ -160,7 +336,7 @@ async def resolve_checked(
 ) -> list[IPAddress]:
     """Addresses of `host` that may be contacted; refuses if none may."""
     addresses = await resolve(host, port, resolver)
-    allowed = [a for a in addresses if allow_private or forbidden_kind(a) is None]
+    allowed = [a for a in addresses if allow_private or forbidden(a) is None]
     if not allowed:
         check(host, addresses[0], allow_private=allow_private)
     return allowed
@@ -197,15 +373,120 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+# httpcore's errors as httpx's, most specific first, so callers catch httpx.HTTPError
+# (and httpx.ConnectTimeout etc.) exactly as with httpx's own transport.
+_ERRORS: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+
+
+@contextmanager
+def _as_httpx_errors() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        mapped = next((ours for theirs, ours in _ERRORS if isinstance(exc, theirs)), None)
+        if mapped is None:
+            raise
+        raise mapped(str(exc)) from exc
+
+
+class _Body(httpx.AsyncByteStream):
+    def __init__(self, stream: AsyncIterable[bytes]) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _as_httpx_errors():
+            async for chunk in self._stream:
+                yield chunk
+
+    async def aclose(self) -> None:
+        close = getattr(self._stream, "aclose", None)
+        if close is not None:
+            await close()
+
+
+class GuardedTransport(httpx.AsyncBaseTransport):
+    """httpx's transport contract over an httpcore pool whose every connection is checked.
+
+    Built only from public interfaces (httpcore's `network_backend` hook), and
+    configured only by its arguments: no proxy, trust store or key log from the
+    environment.
+    """
+
+    def __init__(self, *, allow_private: bool, resolver: Resolver, ca_file: str | None) -> None:
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=trust_store(ca_file),
+            network_backend=_GuardedBackend(allow_private, resolver),
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.AsyncByteStream)
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        with _as_httpx_errors():
+            response = await self._pool.handle_async_request(core)
+        assert isinstance(response.stream, AsyncIterable)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_Body(response.stream),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+
+def trust_store(ca_file: str | None = None) -> ssl.SSLContext:
+    """A verifying TLS client context trusting exactly `ca_file` (certifi's bundle by default).
+
+    Made by hand rather than with ssl.create_default_context, which would read
+    SSLKEYLOGFILE (and, without a file, SSL_CERT_FILE) from the environment.
+    Cached per file and modification time: loading a bundle costs tens of ms.
+    """
+    path = ca_file or certifi.where()
+    return _trust_store(path, os.stat(path).st_mtime)
+
+
+@lru_cache(maxsize=8)
+def _trust_store(path: str, mtime: float) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the chain and the host name
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_verify_locations(cafile=path)
+    return context
+
+
 def guarded_client(
-    *, allow_private: bool, timeout: float, resolver: Resolver = SYSTEM, **kwargs: Any
+    *,
+    allow_private: bool,
+    timeout: float,
+    resolver: Resolver = SYSTEM,
+    ca_file: str | None = None,
+    **kwargs: Any,
 ) -> httpx.AsyncClient:
     """An httpx client whose every connection, redirects included, obeys the policy."""
-    transport = httpx.AsyncHTTPTransport(**kwargs.pop("transport_options", {}))
-    # httpx has no public hook for the network backend; the pool it builds is
-    # replaced by an identical one that connects through the guard.
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=transport._pool._ssl_context,
-        network_backend=_GuardedBackend(allow_private, resolver),
-    )
+    transport = GuardedTransport(allow_private=allow_private, resolver=resolver, ca_file=ca_file)
     return httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False, **kwargs)

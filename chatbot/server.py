@@ -11,6 +11,7 @@ def serve(host: str, port: int | None) -> int:
     import uvicorn
 
     from chatbot import config_errors, logs
+    from chatbot.connections import uvicorn_options
     from chatbot.jobs import RESTART_NOTICE_SECONDS
     from chatbot.settings import get_settings
     from chatbot.web import MissingSecret
@@ -42,5 +43,7 @@ def serve(host: str, port: int | None) -> int:
         # On SIGTERM, in-flight answers get the grace less what is kept back to
         # tell the unfinished ones to retry; all of it fits in Cloud Run's 10 s.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds - RESTART_NOTICE_SECONDS,
+        # Read timeouts, keep-alive, the connection cap and backlog: chatbot/connections.py.
+        **uvicorn_options(settings),
     )
     return 0

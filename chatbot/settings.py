@@ -143,6 +143,27 @@ class Settings(BaseSettings):
         "208.67.220.220",
     )
 
+    # Admission (README "Admission"; chatbot/admission.py, ratelimit.py, connections.py).
+    # Slack's slash-command and interaction payloads are a few KB.
+    max_body_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    # Slack gives up after 3 s, so a request not in whole by then cannot be answered
+    # in time anyway; 5 s leaves room for a slow human with curl. A signed request
+    # from `chatbot send` is in whole well under a millisecond after its connection.
+    header_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    body_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # Longer than the 600 s Google's front ends keep idle backend connections, so
+    # they, not we, close them: the other order races a request into a closing
+    # socket (a 502 for Slack). Idle connections cost about 9 KB each (measured)
+    # and are the first closed when connections run short.
+    keep_alive_seconds: float = Field(default=620.0, ge=1, le=3600)
+    # Cloud Run sends at most containerConcurrency (80) requests at once; the rest
+    # is room for its idle connections. Halved to ulimit -n / 2 when that is lower.
+    max_connections: int = Field(default=256, ge=8, le=65536)
+    rate_limit_user: str = "20/minute"
+    rate_limit_team: str = "300/minute"
+    rate_limit_storage: str = "memory://"
+    allowed_team_ids: CommaList = ()
+
     @field_validator(
         "response_url_prefixes",
         "dns_resolvers",
@@ -217,6 +238,30 @@ class Settings(BaseSettings):
 
             read_anchors(value)
         return value or None
+
+    @field_validator("allowed_team_ids", mode="before")
+    @classmethod
+    def _team_ids(cls, value: object) -> object:
+        value = _split(value)
+        for team in value if isinstance(value, tuple) else ():
+            if not re.fullmatch(r"[TE][A-Z0-9]{2,30}", team):
+                raise ValueError(f"{team!r} is not a Slack team or enterprise id (T…, E…)")
+        return value
+
+    @field_validator("rate_limit_user", "rate_limit_team")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from chatbot.ratelimit import parse_limit
+
+        parse_limit(value)  # ValueError names the notation it could not read
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _storage(cls, value: str) -> str:
+        from chatbot.ratelimit import check_storage
+
+        return check_storage(value)
 
 
 @lru_cache

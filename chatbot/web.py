@@ -9,20 +9,20 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import parse_qsl
 
 import httpx
 from fastapi import BackgroundTasks, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from slack_sdk.signature import Clock, SignatureVerifier
+from slack_sdk.signature import Clock
 
 from chatbot import __version__, logs, slack
+from chatbot.admission import Admission, BodyLimit, Turned
 from chatbot.commands import COMMANDS, Command, Invocation, execute
 from chatbot.delivery import Delivery
 from chatbot.jobs import Job, Jobs, summary
+from chatbot.ratelimit import RateLimits
 from chatbot.reply import Reply
 from chatbot.settings import Settings, get_settings
-from chatbot.verification import signature_problem
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +31,17 @@ class MissingSecret(RuntimeError):
     message = "SLACK_SIGNING_SECRET is not set: refusing to start without it."
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    limits: RateLimits | None = None,
+) -> FastAPI:
     settings = settings or get_settings()
     secret = settings.slack_signing_secret.get_secret_value()
     if not secret.strip():
         raise MissingSecret(MissingSecret.message)
-    clock = clock or Clock()
-    verifier = SignatureVerifier(secret, clock=clock)
+    admission = Admission(settings, clock, limits)
     jobs = Jobs(settings.response_type)
 
     @asynccontextmanager
@@ -48,12 +52,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             yield
             notice = Delivery(client, settings.response_url_prefixes, attempts=1)
             await jobs.notify_unfinished(notice)
+        await admission.limits.aclose()
 
     app = FastAPI(
         title="chatbot", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.state.settings = settings
     app.state.jobs = jobs
+    # Below every route, present and future: no handler can read more than the cap.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     # No response models: they would make FastAPI build validators (and import
     # pydantic.v1 to rule out v1 models) at start-up for two fixed-shape answers.
@@ -82,15 +89,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             started = time.monotonic()
             trace = logs.parse_trace(request.headers)
             logs.trace.set(trace)
-            # The signature covers the raw bytes, so read them before any form parsing.
-            body = await request.body()
-            problem = signature_problem(verifier, clock, body, request.headers)
-            if problem is not None:
-                log.warning("rejected /slash-commands/%s: %s", command.name, problem)
-                return JSONResponse({"error": "invalid signature"}, status_code=401)
-            form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-            if form.get("ssl_check") == "1":
-                return Response(status_code=200)
+            verdict = await admission.admit(request, command.name, started)
+            if isinstance(verdict, Turned):
+                return verdict.response
+            form = verdict.form
             invocation = Invocation(
                 text=slack.normalize_text(form.get("text", "")),
                 user_id=form.get("user_id", ""),

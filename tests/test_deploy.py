@@ -93,3 +93,25 @@ def test_startup_probe_asks_a_route_that_exists(service: dict[str, Any]) -> None
     app = create_app(Settings(slack_signing_secret="x"))
     paths = {getattr(route, "path", None) for route in app.routes}
     assert probe["path"] in paths
+
+
+def test_admission_settings_fit_an_instance(service: dict[str, Any]) -> None:
+    env = {name: item["value"] for name, item in _env(service).items() if "value" in item}
+    settings = Settings(
+        **{name.removeprefix("CHATBOT_").lower(): value for name, value in env.items()}
+    )
+    spec = _template(service)["spec"]
+    memory = _container(service)["resources"]["limits"]["memory"]
+    assert memory.endswith("Mi")
+    # Every request's body in memory at once is a sliver of the instance.
+    assert settings.max_body_bytes * spec["containerConcurrency"] < int(memory[:-2]) * 2**20 // 100
+    # Room for every request Cloud Run may send at once, with idle connections besides.
+    assert settings.max_connections >= 2 * spec["containerConcurrency"]
+    assert "CHATBOT_RATE_LIMIT_USER" in env and "CHATBOT_RATE_LIMIT_TEAM" in env
+    readme = (ROOT / "README.md").read_text()
+    for name in (
+        "CHATBOT_RATE_LIMIT_STORAGE",
+        "CHATBOT_MAX_BODY_BYTES",
+        "CHATBOT_ALLOWED_TEAM_IDS",
+    ):
+        assert f"`{name}`" in readme

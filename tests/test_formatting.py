@@ -20,6 +20,9 @@ LOG_METHODS = {"debug", "info", "warning", "error", "exception", "critical", "lo
 def _constant(node: ast.expr) -> bool:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return True
+    # One of two constants: "a %s" if x else "b %s".
+    if isinstance(node, ast.IfExp):
+        return _constant(node.body) and _constant(node.orelse)
     # A table of constant templates: SENTENCES[key], Class.template.
     if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
         return node.value.id.lstrip("_").isupper()
@@ -44,8 +47,8 @@ def _offences(path: Path) -> list[str]:
                 method in LOG_METHODS
                 and isinstance(receiver, ast.Name)
                 and receiver.id in ("log", "logger", "logging")
-                and node.args
-                and not _constant(node.args[0])
+                and len(node.args) > (message := int(method == "log"))
+                and not _constant(node.args[message])  # log.log(level, message, ...)
             ):
                 found.append(f"{where}: {ast.unparse(node)[:80]}")
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
@@ -65,6 +68,7 @@ def test_the_audit_would_see_an_offence(tmp_path: Path) -> None:
     bad.write_text(
         "def f(word, log):\n"
         "    log.warning(word)\n"
+        "    log.log(20, word if word else 'x')\n"
         "    return word.format(x=1), word % (1,), '{0}'.format(word)\n"
     )
-    assert len(_offences(bad)) == 3
+    assert len(_offences(bad)) == 4

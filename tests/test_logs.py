@@ -100,7 +100,8 @@ def test_the_service_logs_json_with_trace_and_no_credentials(
     entries = [json.loads(line) for line in output.splitlines() if line.strip()]
     assert entries, output
     assert all({"severity", "message"} <= entry.keys() for entry in entries)
-    (summary,) = [e for e in entries if e.get("command") == "dig"]
+    (summary, refusal) = [e for e in entries if e.get("command") == "dig"]
+    assert refusal["outcome"] == "bad_signature" and refusal["mode"] == "refused"
     assert summary["mode"] == "deferred" and summary["outcome"] == "answer"
     assert summary["team_id"] == "T0001" and summary["user_id"] == "U0001"
     assert summary["delivered"] is True and summary["response_host"] == "127.0.0.1"

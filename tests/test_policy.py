@@ -1,14 +1,21 @@
 from __future__ import annotations
 
 import ipaddress
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
+import trustme
 
 from chatbot import policy
 from chatbot.errors import NotResolvable, TargetRefused
 from tests.servers.dns import DNSServer
 from tests.servers.receiver import Receiver
+from tests.servers.threads import serving
 
 
 @pytest.mark.parametrize(
@@ -34,15 +41,117 @@ from tests.servers.receiver import Receiver
         ("0.0.0.0", "unspecified"),
         ("::", "unspecified"),
         ("240.0.0.1", "reserved"),
-        ("100.64.0.1", "non-public"),
+        ("100.64.0.1", "carrier-grade NAT"),
+        # What Python's tables got wrong, or differently per version (issue 10).
+        ("192.0.0.8", "dummy"),  # allowed by 3.11 and 3.12's is_global, refused by 3.13's
+        ("3fff::1", "documentation"),  # RFC 9637, allowed by every version's tables
+        ("3fff:fff:ffff::1", "documentation"),
+        ("203.0.113.80", "documentation"),
+        ("198.18.0.1", "benchmarking"),
+        ("192.0.0.170", "NAT64/DNS64 discovery"),
+        ("255.255.255.255", "broadcast"),
+        ("0.1.2.3", "this-network"),
+        ("168.63.129.16", "cloud metadata"),  # Azure's wire server sits in public space
+        ("100.100.100.200", "cloud metadata"),
+        ("fd20:ce::254", "cloud metadata"),
+        ("64:ff9b::a9fe:a9fe", "cloud metadata"),  # NAT64 of 169.254.169.254
+        ("64:ff9b::7f00:1", "loopback"),
+        ("64:ff9b:1::808:808", "local-use translation"),
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback"),  # Teredo client 127.0.0.1
+        ("2001:0:7f00:1::1", "loopback"),  # Teredo server 127.0.0.1
+        ("5f00::1", "SRv6 SID"),
+        ("100::1", "discard-only"),
+        ("100:0:0:1::1", "dummy"),
+        ("2001:2::1", "benchmarking"),
+        ("2001:db8::1", "documentation"),
+        ("4000::1", "reserved"),  # outside 2000::/3: not assigned by IANA
+        ("::8.8.8.8", "reserved"),  # IPv4-compatible, deprecated
+        ("fec0::1", "site-local"),
     ],
 )
 def test_forbidden(address: str, kind: str) -> None:
     assert policy.forbidden_kind(ipaddress.ip_address(address)) == kind
 
 
+def _sample(row: policy.Range) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address for which `row`, not a more specific one, is the deciding row."""
+    network = row.network
+    middle = network[network.num_addresses // 2]
+    for candidate in (network.network_address, network.broadcast_address, middle):
+        if policy.row_of(candidate) is row:
+            return candidate
+    raise AssertionError(f"{network} is hidden by more specific rows")
+
+
+ROWS = [pytest.param(row, id=f"{row.network} {row.name}") for row in policy.RANGES]
+
+
+@pytest.mark.parametrize("row", ROWS)
+def test_each_row_of_the_table_decides_its_range(row: policy.Range) -> None:
+    address = _sample(row)
+    refused = policy.forbidden(address)
+    if row.reachable:
+        assert refused is None
+        policy.check(str(address), address, allow_private=False)
+    elif row.embeds is None:
+        assert refused is not None and refused.row is row
+        with pytest.raises(TargetRefused) as caught:
+            policy.check(str(address), address, allow_private=False)
+        assert caught.value.message == (
+            f"{address} is {refused.article} {row.kind} address ({row.network}), "
+            "which I may not contact."
+        )
+
+
 @pytest.mark.parametrize(
-    "address", ["8.8.8.8", "1.1.1.1", "2001:4860:4860::8888", "::ffff:8.8.8.8"]
+    ("address", "message"),
+    [
+        # Issue 16: this used to be called "a private address".
+        ("203.0.113.80", "203.0.113.80 is a documentation address (203.0.113.0/24)"),
+        ("100.64.0.1", "100.64.0.1 is a carrier-grade NAT address (100.64.0.0/10)"),
+        ("0.0.0.0", "0.0.0.0 is an unspecified address (0.0.0.0/32)"),
+        (
+            "::ffff:127.0.0.1",
+            "::ffff:127.0.0.1 is a loopback address (127.0.0.0/8 via IPv4-mapped)",
+        ),
+        (
+            "2002:a9fe:a9fe::1",
+            "2002:a9fe:a9fe::1 is a cloud metadata address (169.254.169.254/32 via 6to4)",
+        ),
+    ],
+)
+def test_refusals_name_the_range(address: str, message: str) -> None:
+    with pytest.raises(TargetRefused) as caught:
+        policy.check(address, ipaddress.ip_address(address), allow_private=False)
+    assert caught.value.message == message + ", which I may not contact."
+
+
+async def test_a_refused_name_says_what_it_resolved_to() -> None:
+    with pytest.raises(TargetRefused) as caught:
+        await policy.resolve_checked("localhost", allow_private=False)
+    assert caught.value.message.startswith("localhost resolves to ")
+    assert caught.value.message.endswith(
+        (
+            "a loopback address (127.0.0.0/8), which I may not contact.",
+            "a loopback address (::1/128), which I may not contact.",
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "8.8.8.8",
+        "1.1.1.1",
+        "2001:4860:4860::8888",
+        "::ffff:8.8.8.8",
+        "64:ff9b::808:808",  # NAT64 of a public address
+        "2002:808:808::1",  # 6to4 of a public address
+        "192.0.0.9",  # IANA: globally reachable (PCP anycast)
+        "192.175.48.6",  # AS112, which people do dig
+        "2001:4:112::1",
+        "2620:4f:8000::6",
+    ],
 )
 def test_public_addresses_are_allowed(address: str) -> None:
     assert policy.forbidden_kind(ipaddress.ip_address(address)) is None
@@ -112,3 +221,62 @@ async def test_resolver_with_nameservers_asks_them(dns_server: DNSServer) -> Non
 def test_resolver_specs_are_addresses(spec: str) -> None:
     with pytest.raises(ValueError, match="not a resolver address"):
         policy.Resolver.from_specs([spec], timeout=1)
+
+
+@contextmanager
+def _https_server(directory: Path) -> Iterator[tuple[str, Path]]:
+    """An HTTPS server for localhost whose certificate only our test CA vouches for."""
+    ca = trustme.CA()
+    ca_file = directory / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(context)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    with serving(server):
+        yield f"https://localhost:{server.server_address[1]}/", ca_file
+
+
+async def test_guarded_client_trusts_what_we_choose_not_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _https_server(tmp_path) as (url, ca_file):
+        # Issue 10: httpx's own transport read these although the client said trust_env=False.
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+        async with policy.guarded_client(allow_private=True, timeout=5) as client:
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                await client.get(url)
+        async with policy.guarded_client(allow_private=True, timeout=5, ca_file=str(ca_file)) as c:
+            assert (await c.get(url)).text == "ok"
+
+
+async def test_guarded_client_resolves_with_the_given_resolver(receiver: Receiver) -> None:
+    records = {("svc.test.", "A"): ["127.0.0.1"]}
+    port = receiver.url.rsplit(":", 1)[1]
+    with DNSServer(records).running() as dns:
+        resolver = policy.Resolver.from_specs([dns.address], timeout=1)
+        async with policy.guarded_client(allow_private=False, timeout=2, resolver=resolver) as c:
+            with pytest.raises(
+                TargetRefused, match=r"svc\.test resolves to 127\.0\.0\.1, a loopback"
+            ):
+                await c.get(f"http://svc.test:{port}/x")
+        assert receiver.posts == []
+        async with policy.guarded_client(allow_private=True, timeout=2, resolver=resolver) as c:
+            response = await c.post(f"http://svc.test:{port}/x", json={"a": 1})
+            assert response.status_code == 200
+            # httpcore's errors arrive as httpx's, as with httpx's own transport.
+            with pytest.raises(httpx.ConnectError):
+                await c.get("http://svc.test:1/")
+    assert receiver.posts == [{"a": 1}]

@@ -271,7 +271,9 @@ def test_refused_target_is_a_message(
     base = service(allow_private_targets=False)
     body = form("dig", f"example.test @127.0.0.1 -p {dns_server.port}")
     answer = post(base, "dig", body, headers(body)).json()
-    assert answer["text"] == "127.0.0.1 is a loopback address, which I may not contact."
+    assert answer["text"] == (
+        "127.0.0.1 is a loopback address (127.0.0.0/8), which I may not contact."
+    )
     assert answer["response_type"] == "ephemeral"
     assert dns_server.queries == []
     assert _outcomes(caplog) == ["error"]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 
@@ -32,6 +33,14 @@ class ServiceProcess:
         with open(self.log_path, encoding="utf-8") as handle:
             return handle.read()
 
+    def peak_memory(self) -> int:
+        """The process's resident-memory high-water mark (VmHWM), in bytes."""
+        with open(f"/proc/{self.process.pid}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmHWM in /proc status")
+
     def terminate(self, timeout: float = 15) -> tuple[int, float]:
         """SIGTERM, as Cloud Run sends it; returns (exit code, seconds to exit)."""
         started = time.monotonic()
@@ -40,8 +49,16 @@ class ServiceProcess:
         return code, time.monotonic() - started
 
 
+def _limit_descriptors(count: int) -> Callable[[], None]:
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+    return limit
+
+
 @contextmanager
-def service_process(env: dict[str, str]) -> Iterator[ServiceProcess]:
+def service_process(env: dict[str, str], *, nofile: int | None = None) -> Iterator[ServiceProcess]:
+    """`chatbot serve` with `env`; `nofile` caps its file descriptors (`ulimit -n`)."""
     port = free_port()
     with tempfile.NamedTemporaryFile("w+b", suffix=".log", delete=False) as log:
         process = subprocess.Popen(
@@ -58,6 +75,7 @@ def service_process(env: dict[str, str]) -> Iterator[ServiceProcess]:
             env={**os.environ, **env},
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=None if nofile is None else _limit_descriptors(nofile),
         )
     service = ServiceProcess(process, f"http://127.0.0.1:{port}", log.name)
     try:
