@@ -86,6 +86,12 @@ async def _tls(invocation: Invocation, settings: Settings) -> Reply:
     return await command.run(invocation.text, command.options(settings))
 
 
+async def _mail(invocation: Invocation, settings: Settings) -> Reply:
+    from chatbot.mail import command
+
+    return await command.run(invocation.text, command.options(settings))
+
+
 COMMANDS: dict[str, Command] = {
     command.name: command
     for command in (
@@ -138,6 +144,18 @@ COMMANDS: dict[str, Command] = {
                 "bücher.example +protocols",
             ),
             run=_tls,
+        ),
+        Command(
+            name="mail",
+            description="Audit a domain's mail setup: MX, SPF, DMARC, DKIM, MTA-STS, "
+            "TLS-RPT, BIMI, STARTTLS and DANE, worst problems first.",
+            usage_hint="domain [dkim=selector[,selector...]]",
+            examples=(
+                "example.com",
+                "example.com dkim=google,selector1",
+                "someone@example.com",
+            ),
+            run=_mail,
         ),
     )
 }

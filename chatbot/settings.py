@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     tls_ca_file: str | None = None
     tls_connect_timeout_seconds: float = Field(default=3.0, gt=0)
     tls_handshake_timeout_seconds: float = Field(default=5.0, gt=0)
+    # /mail: STARTTLS needs outbound port 25, which Google Cloud blocks.
+    mail_smtp_checks: bool = True
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_timeout_seconds: float = Field(default=4.0, gt=0, le=30)
+    mail_https_port: int = Field(default=443, ge=1, le=65535)
 
     @field_validator("response_url_prefixes", "dns_resolvers", "target_resolvers", mode="before")
     @classmethod
