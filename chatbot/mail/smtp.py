@@ -161,7 +161,7 @@ async def session(
         except TimeoutError:
             sock.close()
             found.timed_out = not found.banner
-            stage = "the banner" if not found.banner else "a reply"
+            stage = "greeting" if not found.banner else "reply"
             found.error = f"sent no {stage} within {options.timeout:g} s"
             return found
         except (SMTPError, OSError) as exc:

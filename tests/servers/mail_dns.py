@@ -100,7 +100,12 @@ def zone(good: x509.Certificate) -> Records:
         ("loop2.test.", "TXT"): ['"v=spf1 include:loop.test -all"'],
         ("redirected.test.", "TXT"): ['"v=spf1 redirect=_spf.redirected.test"'],
         ("_spf.redirected.test.", "TXT"): ['"v=spf1 ip4:192.0.2.0/24 +all"'],
-        # DMARC
+        # DMARC (each domain exists: an SPF record of its own)
+        **{
+            (f"{d}.", "TXT"): ['"v=spf1 -all"']
+            for d in ("dmarcnone.test", "pct.test", "externalrua.test", "baddmarc.test")
+            + ("twodmarc.test", "dkim.test")
+        },
         ("_dmarc.dmarcnone.test.", "TXT"): ['"v=DMARC1; p=none; rua=mailto:d@dmarcnone.test"'],
         ("_dmarc.pct.test.", "TXT"): ['"v=DMARC1; p=quarantine; pct=20"'],
         ("_dmarc.externalrua.test.", "TXT"): [
