@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from chatbot.mail import audit, command
-from chatbot.mail.findings import Finding
 from chatbot.settings import Settings
 from chatbot.tls import check as tls
 from tests.servers import mail_dns
@@ -102,7 +101,3 @@ def said(report: audit.Report, severity: str | None = None) -> list[str]:
         for x in report.findings
         if severity is None or x.severity == severity
     ]
-
-
-def having(report: audit.Report, check: str) -> list[Finding]:
-    return [x for x in report.findings if x.check == check]

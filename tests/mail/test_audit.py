@@ -10,7 +10,7 @@ import pytest
 
 from chatbot.commands import COMMANDS, Invocation, execute
 from chatbot.reply import plain
-from tests.mail.conftest import Servers, having, said
+from tests.mail.conftest import Servers, said
 
 
 def one(report_lines: list[str], *words: str) -> str:
