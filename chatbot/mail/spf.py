@@ -276,9 +276,8 @@ async def _node(state: Walk, domain: str, via: str, ancestors: tuple[str, ...], 
                 node.mx_overflow.append(name)
             return None
         if term.name in ("a", "exists"):
-            answers = [await state.lookup.ask(name, "A")]
-            if term.name == "a":
-                answers.append(await state.lookup.ask(name, "AAAA"))
+            types = ("A", "AAAA") if term.name == "a" else ("A",)
+            answers = await asyncio.gather(*(state.lookup.ask(name, t) for t in types))
             if all(a.void for a in answers):
                 node.voids.append(name)
             for answer in answers:

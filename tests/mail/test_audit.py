@@ -378,3 +378,15 @@ async def test_usage(servers: Servers, text: str, said_: str) -> None:
 async def test_a_mail_address_audits_its_domain(servers: Servers) -> None:
     reply = await execute(COMMANDS["mail"], Invocation("someone@good.test"), servers.settings())
     assert plain(reply).startswith("good.test: :white_check_mark: no problems found")
+
+
+async def test_two_mx_hosts_each_checked(servers: Servers) -> None:
+    """The benchmark's domain: every check passes, each MX has its own session and TLSA."""
+    report = await servers.audit("two-mx.test dkim=s2048")
+    assert said(report, "problem") == [] and said(report, "warning") == []
+    facts = next(c for c in report.checks if c.title == "STARTTLS and DANE").facts
+    assert [x.split("  ")[0] for x in facts[:2]] == [
+        "mx.good.test 127.0.0.2",
+        "mx2.two-mx.test 127.0.0.2",
+    ]
+    assert sum(x.endswith(": match") for x in facts) == 2

@@ -28,8 +28,10 @@ POLICY, BAD_POLICY = "127.0.0.1", "127.0.0.7"
 GOOD_MX = "mx.good.test"
 # Names the good certificate also covers, so DANE cases see a valid certificate.
 GOOD_NAMES = (GOOD_MX, "mx.dane-bad.test", "mx.dane-unsigned.test", "mx.mixed.test")
+GOOD_NAMES += ("mx2.two-mx.test",)
 POLICY_NAMES = tuple(
-    f"mta-sts.{d}" for d in ("good.test", "sts-testing.test", "enforce.test", "redirect.test")
+    f"mta-sts.{d}"
+    for d in ("good.test", "sts-testing.test", "enforce.test", "redirect.test", "two-mx.test")
 )
 
 
@@ -148,6 +150,16 @@ def zone(good: x509.Certificate) -> Records:
         **_mx("silent.test", "mx.silent.test", SILENT),
         ("mixed.test.", "MX"): ["10 mx.mixed.test.", "20 mx.silent.test."],
         ("mx.mixed.test.", "A"): [GOOD],
+        # Two MX hosts and every record: the benchmark's domain.
+        ("two-mx.test.", "MX"): [f"10 {GOOD_MX}.", "20 mx2.two-mx.test."],
+        ("mx2.two-mx.test.", "A"): [GOOD],
+        ("two-mx.test.", "TXT"): ['"v=spf1 mx include:l2.lookups.test -all"'],
+        ("_dmarc.two-mx.test.", "TXT"): ['"v=DMARC1; p=reject; rua=mailto:d@two-mx.test"'],
+        ("s2048._domainkey.two-mx.test.", "TXT"): [_key_record(rsa2048)],
+        **_policy("two-mx.test"),
+        ("_smtp._tls.two-mx.test.", "TXT"): ['"v=TLSRPTv1; rua=mailto:tls@two-mx.test"'],
+        ("default._bimi.two-mx.test.", "TXT"): ['"v=BIMI1; l=https://two-mx.test/logo.svg"'],
+        ("_25._tcp.mx2.two-mx.test.", "TLSA"): [tlsa_311(good)],
         # DANE
         **_mx("dane-bad.test", "mx.dane-bad.test", GOOD),
         ("_25._tcp.mx.dane-bad.test.", "TLSA"): [f"3 1 1 {'ab' * 32}"],
@@ -158,7 +170,9 @@ def zone(good: x509.Certificate) -> Records:
 
 
 # Answers for these names carry the AD flag, as from a validating resolver.
-VALIDATED = frozenset({f"_25._tcp.{GOOD_MX}.", "_25._tcp.mx.dane-bad.test."})
+VALIDATED = frozenset(
+    {f"_25._tcp.{GOOD_MX}.", "_25._tcp.mx.dane-bad.test.", "_25._tcp.mx2.two-mx.test."}
+)
 
 
 class MailDNSServer(DNSServer):
@@ -179,5 +193,8 @@ POLICIES = {
         "version: STSv1\nmode: testing\nmx: mx1.sts-testing.test\nmax_age: 86400\n"
     ),
     "enforce.test": "version: STSv1\nmode: enforce\nmx: *.wrong-name.test\nmax_age: 604800\n",
+    "two-mx.test": (
+        "version: STSv1\nmode: enforce\nmx: mx.good.test\nmx: *.two-mx.test\nmax_age: 604800\n"
+    ),
     "badcert.test": "version: STSv1\nmode: enforce\nmx: mx.badcert.test\nmax_age: 604800\n",
 }
