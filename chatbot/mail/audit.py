@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatbot.dns.query import Server
-from chatbot.errors import NotResolvable
+from chatbot.errors import ChatbotError, NotResolvable
 from chatbot.mail import dane, dkim, dmarc, mtasts, mx, reports, smtp, spf
 from chatbot.mail import findings as f
 from chatbot.mail.lookup import Lookup, dnssec_validated
@@ -130,6 +130,12 @@ async def audit(
         for name, job in jobs.items()
     }
     found_mx: mx.Found | None = results["mx"]
+    if lookup.asked and not lookup.answered:
+        # Not the domain's fault: say so once rather than once per check.
+        reason = found_mx.error if found_mx and found_mx.error else "no resolver answered"
+        raise ChatbotError(
+            "I could not look up {name}'s mail records: {reason}.", name=shown, reason=reason
+        )
     if found_mx is not None and found_mx.nxdomain:
         raise NotResolvable("{name} does not exist (the resolvers answer NXDOMAIN).", name=shown)
     report = Report(domain, shown, _checks(results, options), queries=lookup.asked)

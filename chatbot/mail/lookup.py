@@ -51,7 +51,7 @@ class Result:
 
     def problem(self) -> str:
         """Why there is no answer, as a clause: 'the resolvers answered SERVFAIL'."""
-        return self.error or f"{self.name} has no {self.rdtype} record"
+        return self.error.rstrip(".") or f"{self.name} has no {self.rdtype} record"
 
 
 def dnssec_validated(result: Result) -> bool:
@@ -74,6 +74,7 @@ class Lookup:
         # With a gate, one question at a time: the benchmark's sequential audit.
         self.gate = gate
         self.asked = 0
+        self.answered = 0  # responses received, of any rcode
         self._tasks: dict[tuple[str, str], asyncio.Task[Result]] = {}
 
     async def ask(self, name: str, rdtype: str) -> Result:
@@ -102,6 +103,7 @@ class Lookup:
         if answer.response is None:
             return Result(name, rdtype, "error", error=answer.error or "no answer")
         response = answer.response
+        self.answered += 1
         rcode = response.rcode()
         authenticated = bool(response.flags & dns.flags.AD)
         if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):

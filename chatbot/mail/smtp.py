@@ -168,6 +168,9 @@ async def session(
             sock.close()
             found.error = str(exc.args[0]) if isinstance(exc, SMTPError) else str(exc)
             return found
+        except BaseException:
+            sock.close()  # cancelled (the audit's deadline): leave no socket behind
+            raise
         if not found.starttls:
             return found  # _dialogue closed the socket
         try:

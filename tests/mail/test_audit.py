@@ -390,3 +390,22 @@ async def test_two_mx_hosts_each_checked(servers: Servers) -> None:
         "mx2.two-mx.test 127.0.0.2",
     ]
     assert sum(x.endswith(": match") for x in facts) == 2
+
+
+async def test_resolvers_that_never_answer_are_one_sentence(servers: Servers) -> None:
+    settings = servers.settings(dns_resolvers=("127.0.0.1:9",), dns_timeout_seconds=0.2)
+    reply = await execute(COMMANDS["mail"], Invocation("good.test"), settings)
+    assert reply.is_error
+    assert plain(reply).startswith("I could not look up good.test's mail records: ")
+    assert ".." not in plain(reply)
+
+
+async def test_a_check_that_cannot_finish_says_so_and_the_others_answer(servers: Servers) -> None:
+    """The silent MX holds STARTTLS past the audit's deadline; everything else still answers."""
+    report = await servers.audit(
+        "silent.test", command_deadline_seconds=1.5, smtp_timeout_seconds=5.0
+    )
+    assert one(said(report), "STARTTLS check did not finish within 1 s").startswith("warning")
+    assert next(c for c in report.checks if c.title == "MX").facts == [
+        " 10 mx.silent.test  127.0.0.6"
+    ]
