@@ -11,6 +11,7 @@ import pytest
 from chatbot.commands import COMMANDS, Invocation, execute
 from chatbot.reply import plain
 from tests.mail.conftest import Servers, said
+from tests.servers.tls import refused_port, unanswered_port
 
 
 def one(report_lines: list[str], *words: str) -> str:
@@ -409,3 +410,30 @@ async def test_a_check_that_cannot_finish_says_so_and_the_others_answer(servers:
     assert next(c for c in report.checks if c.title == "MX").facts == [
         " 10 mx.silent.test  127.0.0.6"
     ]
+
+
+async def test_connect_timeouts_on_every_mx_mean_port_25_is_blocked(servers: Servers) -> None:
+    with unanswered_port() as port:
+        report = await servers.audit("blocked.test", smtp_port=port, smtp_timeout_seconds=0.5)
+    line = one(said(report), "port 25 looks blocked")
+    assert line.startswith("info STARTTLS: No MX answered on port 25 within 0.5 s")
+    assert not [x for x in said(report) if "mx.blocked.test" in x]
+
+
+async def test_a_refused_port_25_is_a_problem(servers: Servers) -> None:
+    report = await servers.audit("good.test", smtp_port=refused_port())
+    line = one(said(report), "STARTTLS", "mx.good.test")
+    assert line.startswith(
+        "problem STARTTLS: MX mx.good.test (127.0.0.2) refused the connection on port "
+    )
+
+
+async def test_mx_addresses_obey_the_address_policy(servers: Servers) -> None:
+    """Private targets not allowed: no connection to a loopback MX, and the MX is a problem."""
+    report = await servers.audit("good.test", allow_private_targets=False)
+    assert one(said(report), "MX", "127.0.0.2, a loopback address").startswith("problem")
+    line = one(said(report), "STARTTLS", "not checked")
+    assert line == (
+        "info STARTTLS: MX mx.good.test (127.0.0.2) not checked: 127.0.0.2 is a loopback "
+        "address, which I may not contact."
+    )

@@ -148,6 +148,8 @@ def zone(good: x509.Certificate) -> Records:
         **_mx("wrong-name.test", "mx.wrong-name.test", WRONG_NAME),
         **_mx("plain.test", "mx.plain.test", PLAIN),
         **_mx("silent.test", "mx.silent.test", SILENT),
+        # A port nobody answers on 127.0.0.1 stands in for a blocked port 25.
+        **_mx("blocked.test", "mx.blocked.test", "127.0.0.1"),
         ("mixed.test.", "MX"): ["10 mx.mixed.test.", "20 mx.silent.test."],
         ("mx.mixed.test.", "A"): [GOOD],
         # Two MX hosts and every record: the benchmark's domain.
