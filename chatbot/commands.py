@@ -108,6 +108,13 @@ async def _tls(invocation: Invocation, settings: Settings) -> Reply:
     return await command.run(invocation.text, command.options(settings))
 
 
+async def _mail(invocation: Invocation, settings: Settings) -> Reply:
+    await _imported("chatbot.mail.command")
+    from chatbot.mail import command
+
+    return await command.run(invocation.text, command.options(settings))
+
+
 # Each command's options, declared once (see chatbot.arguments). A new option is
 # one line here and its handling in the command's parser.
 DIG_OPTIONS = (
@@ -131,6 +138,14 @@ TLS_OPTIONS = (
         aliases=("-sni", "-servername"),
     ),
     Option("+protocols", "also try each TLS version from 1.0 to 1.3"),
+)
+MAIL_OPTIONS = (
+    Option(
+        "dkim=",
+        "DKIM selectors to check (DNS cannot list them)",
+        "selector[,selector...]",
+        joined=True,
+    ),
 )
 
 COMMANDS: dict[str, Command] = {
@@ -191,6 +206,19 @@ COMMANDS: dict[str, Command] = {
                 "bücher.example +protocols",
             ),
             run=_tls,
+        ),
+        Command(
+            name="mail",
+            description="Audit a domain's mail setup: MX, SPF, DMARC, DKIM, MTA-STS, "
+            "TLS-RPT, BIMI, STARTTLS and DANE, worst problems first.",
+            operands="domain",
+            options=MAIL_OPTIONS,
+            examples=(
+                "example.com",
+                "example.com dkim=google,selector1",
+                "someone@example.com",
+            ),
+            run=_mail,
         ),
     )
 }

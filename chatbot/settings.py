@@ -142,6 +142,11 @@ class Settings(BaseSettings):
         "208.67.222.222",
         "208.67.220.220",
     )
+    # /mail: STARTTLS needs outbound port 25, which Google Cloud blocks.
+    mail_smtp_checks: bool = True
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_timeout_seconds: float = Field(default=4.0, gt=0, le=30)
+    mail_https_port: int = Field(default=443, ge=1, le=65535)
 
     # Admission (README "Admission"; chatbot/admission.py, ratelimit.py, connections.py).
     # Slack's slash-command and interaction payloads are a few KB.

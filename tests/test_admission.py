@@ -206,10 +206,12 @@ def test_a_chunked_body_is_cut_at_the_cap(service: Callable[..., str]) -> None:
                 f"Content-Type: {raw.FORM_TYPE}",
                 "Transfer-Encoding: chunked",
             ),
-            (b"a" * 1024 for _ in range(10_000)),
+            (b"a" * 1024 for _ in range(100_000)),
         )
     assert raw.status(streamed.response) == 413
-    assert streamed.sent < 1024 * 1024
+    # The server stops at the cap; what the client got out before it saw the 413 is
+    # the kernel's socket buffers (a few MB on loopback, more on a busy machine).
+    assert streamed.sent < 16 * 1024 * 1024
 
 
 @pytest.mark.parametrize("size", [2048, 2047])

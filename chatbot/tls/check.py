@@ -272,6 +272,14 @@ def _verify_result(errors: list[tuple[int, int]]) -> certificate.OpenSSLResult:
     )
 
 
+def verify_result(errors: list[tuple[int, int]]) -> certificate.OpenSSLResult:
+    """OpenSSL's verify errors from `handshake.run` as `certificate.assess` takes them.
+
+    Public for handshakes made elsewhere on a socket of their own (/mail's STARTTLS).
+    """
+    return _verify_result(errors)
+
+
 async def connect_and_handshake(
     target: Target, address: policy.IPAddress, options: Options
 ) -> Session:

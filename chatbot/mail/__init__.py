@@ -1,0 +1,1 @@
+"""/mail: a domain's mail setup (MX, SPF, DMARC, DKIM, MTA-STS, TLS-RPT, BIMI, STARTTLS, DANE)."""
