@@ -23,6 +23,8 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before the answer starts
     drip: float = 0.0  # seconds between the answer's bytes, status line included
+    # Only the first `times` posts to each path are answered so, the rest 200.
+    times: int | None = None
 
 
 class _Server(ThreadingHTTPServer):
@@ -44,6 +46,9 @@ class Receiver:
         self.paths: list[str] = []
         self.statuses: list[tuple[int, dict[str, str]]] = []
         self.rules: dict[str, Answer] = {}
+        # What each post in `posts` was answered.
+        self.answers: list[Answer] = []
+        self._seen: dict[str, int] = {}
         self.arrived = threading.Condition()
         receiver = self
 
@@ -56,6 +61,7 @@ class Receiver:
                     receiver.paths.append(self.path)
                     receiver.posts.append(json.loads(body or b"null"))
                     answer = receiver.answer_for(self.path)
+                    receiver.answers.append(answer)
                     receiver.arrived.notify_all()
                 if answer.delay:
                     time.sleep(answer.delay)
@@ -90,7 +96,11 @@ class Receiver:
             status, headers = self.statuses.pop(0)
             return Answer(status, headers)
         matches = [prefix for prefix in self.rules if path.startswith(prefix)]
-        return self.rules[max(matches, key=len)] if matches else Answer()
+        if not matches:
+            return Answer()
+        answer = self.rules[max(matches, key=len)]
+        seen = self._seen[path] = self._seen.get(path, 0) + 1
+        return answer if answer.times is None or seen <= answer.times else Answer()
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         with self.arrived:
