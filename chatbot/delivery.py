@@ -30,6 +30,7 @@ import errno
 import json
 import logging
 import re
+import statistics
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -199,18 +200,18 @@ class Delivery:
         return any(url.startswith(prefix) for prefix in self.prefixes)
 
     def expected_seconds(self) -> float:
-        """How long a post takes, by the slower of the recent ones."""
+        """How long a post takes: the median of the recent ones."""
         if not self.durations:
             return _EXPECTED_SECONDS
-        ordered = sorted(self.durations)
-        return ordered[int(0.9 * (len(ordered) - 1))]
+        return statistics.median(self.durations)
 
     def stop_by(self, at: float) -> None:
         """Nothing runs past loop time `at`: waits and exchanges under way are cut there."""
         self.stop_at = at
         for timer in list(self._timers):
             when = timer.when()
-            if when is None or when > at:
+            # One that has fired already is on its way out and may not be changed.
+            if not timer.expired() and (when is None or when > at):
                 timer.reschedule(at)
 
     async def post(

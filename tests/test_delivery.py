@@ -178,6 +178,36 @@ async def test_a_broken_client_is_our_failure_and_never_raises(
     assert sender.trouble.since is not None
 
 
+async def test_the_cause_httpcore_leaks_a_slot_when_a_request_handed_a_new_connection_is_cancelled(
+    receiver: Receiver,
+) -> None:
+    # httpx alone, no Delivery: the leak delivery.py is built to avoid
+    # (encode/httpcore#1093). When this starts failing, httpcore has fixed it.
+    receiver.rules["/slow"] = Answer(delay=0.3)
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=1), timeout=2) as client:
+        waiting: asyncio.Task[httpx.Response] | None = None
+
+        async def holds_the_only_connection() -> None:
+            await client.post(receiver.url + "/slow", json=PAYLOAD)
+            # Its connection has closed (the receiver speaks HTTP/1.0), and the
+            # pool has just handed the waiting request a new one, still
+            # CONNECTING: cancel that request before it runs again, as its own
+            # pool timeout (an anyio cancel scope) or an asyncio timeout would.
+            assert waiting is not None
+            waiting.cancel()
+
+        first = asyncio.create_task(holds_the_only_connection())
+        await asyncio.sleep(0.1)
+        waiting = asyncio.create_task(client.post(receiver.url + "/x", json=PAYLOAD))
+        await first
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        pool = client._transport._pool  # type: ignore[attr-defined]
+        assert [connection.info() for connection in pool.connections] == ["CONNECTING"]
+        with pytest.raises(httpx.PoolTimeout):  # for good: nothing ever reaps it
+            await client.post(receiver.url + "/x", timeout=httpx.Timeout(1, pool=0.5))
+
+
 async def test_the_pool_stays_usable_after_a_burst_of_failing_deliveries(
     receiver: Receiver,
 ) -> None:

@@ -275,3 +275,44 @@ async def test_receivers_failing_do_not_make_us_unready(
         ready = await client.get("/ready")
         assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
     assert len(receiver.posts) >= 4
+
+
+# --- 6. shutdown within the grace --------------------------------------------------
+
+
+async def test_shutdown_notifies_only_as_many_as_can_arrive_in_time(
+    receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    receiver.rules["/"] = Answer(delay=0.2)  # every notice takes 0.2 s
+    grace = 2  # the last 1.5 s: 1 s for notices, 0.5 s to leave
+    jobs = Jobs("ephemeral", max_pending=100, grace=grace)
+    never: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+
+    async def unfinished() -> Reply:
+        return await never
+
+    async with Delivery(("http://127.0.0.1:",), concurrency=2) as delivery:
+        for number in range(50):
+            url = f"{receiver.url}/commands/T/{number}/x"
+            jobs.start(
+                Job("dig", url, asyncio.create_task(unfinished()), Invocation("x")), delivery
+            )
+        started = time.monotonic()
+        await jobs.shutdown(delivery)
+        elapsed = time.monotonic() - started
+    assert elapsed < grace - 0.4  # done by the end it set itself, grace less 0.5 s
+    (count,) = [
+        record.fields  # type: ignore[attr-defined]
+        for record in caplog.records
+        if "not_notified" in getattr(record, "fields", {})
+    ]
+    notified, missed = count["notified"], count["not_notified"]
+    assert notified + missed == 50
+    # Two at a time for about a second at 0.2 s each: some, not all.
+    assert 4 <= notified <= 12
+    # A notice is started only when it can arrive in time: at most one cut off a slot.
+    assert notified <= len(receiver.posts) <= notified + 2
+    interrupted = [line for line in summaries(caplog) if line["outcome"] == "interrupted"]
+    assert len(interrupted) == 50
+    assert not jobs.pending
