@@ -42,6 +42,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from chatbot import logs
+
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -104,7 +106,8 @@ class Trouble:
         if self.since is None or now - self.last > self.after:
             self.since = now
         self.last = now
-        self.reason = reason
+        # /ready shows it to anyone who asks: no response_url, and short.
+        self.reason = logs.redact(reason)[:200]
 
     def reached(self) -> None:
         self.since = None

@@ -278,3 +278,18 @@ def test_trouble_ends_when_failures_stop() -> None:
 def test_httpx_invalid_url_is_not_an_http_error() -> None:
     # Why delivery catches it apart: it escaped `except httpx.HTTPError`.
     assert not issubclass(httpx.InvalidURL, httpx.HTTPError)
+
+
+def test_trouble_shows_no_response_url() -> None:
+    now = [0.0]
+    trouble = Trouble(after=1, clock=lambda: now[0])
+    reason = "ValueError: bad https://hooks.slack.com/commands/T1/2/secret " + "x" * 500
+    trouble.failed(reason)
+    now[0] = 0.9
+    trouble.failed(reason)
+    now[0] = 1.5
+    problem = trouble.problem()
+    assert problem is not None
+    assert "secret" not in problem
+    assert "https://hooks.slack.com/…" in problem
+    assert len(problem) < 300
