@@ -217,16 +217,31 @@ async def test_the_pool_stays_usable_after_a_burst_of_failing_deliveries(
     # failed with PoolTimeout; the event loop was busy for a minute meanwhile.
     receiver.rules["/fail"] = Answer(500, delay=0.05)
     async with delivery(concurrency=50, attempts=2, deadline=30) as sender:
+        pool = sender.client._transport._pool  # type: ignore[attr-defined]
+        most = {"requests": 0, "queued": 0}
+
+        async def watch() -> None:
+            # The pool's queue stays short: its bookkeeping walks every queued
+            # request against every connection whenever a request comes or goes.
+            while True:
+                most["requests"] = max(most["requests"], len(pool._requests))
+                queued = sum(1 for request in pool._requests if request.is_queued())
+                most["queued"] = max(most["queued"], queued)
+                await asyncio.sleep(0)
+
+        watcher = asyncio.create_task(watch())
         outcomes = await asyncio.gather(
             *(sender.post(receiver.url + "/fail", PAYLOAD) for _ in range(800))
         )
+        watcher.cancel()
+        assert 0 < most["requests"] <= 50
+        assert most["queued"] == 0
         assert not any(outcome.delivered for outcome in outcomes)
         assert not any(outcome.ours for outcome in outcomes)
         started = time.monotonic()
         outcome = await sender.post(receiver.url + "/ok", PAYLOAD)
         assert outcome.delivered
         assert time.monotonic() - started < 1.0
-        pool = sender.client._transport._pool  # type: ignore[attr-defined]
         assert all(connection.info() != "CONNECTING" for connection in pool.connections)
 
 
