@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -154,7 +155,7 @@ def test_after_a_burst_of_failing_answers_a_new_one_arrives_within_a_second(
     # deferred answer arrived again until a restart.
     from tests.servers.service import serving
 
-    receiver.rules["/fail"] = Answer(500, delay=0.1)
+    receiver.rules["/fail"] = Answer(500, delay=0.05)
     app = create_app(
         make_settings(inline_budget_seconds=0, max_pending=1000, delivery_concurrency=50)
     )
@@ -257,7 +258,7 @@ async def test_ready_fails_when_deliveries_fail_on_our_side(
         ready = await client.get("/ready")
         assert ready.status_code == 503
         reason = ready.json()["reason"]
-        assert reason.startswith("deliveries have failed on our side for 1 s: RuntimeError")
+        assert re.match(r"deliveries have failed on our side for \d+ s: RuntimeError", reason)
         assert "client has been closed" in reason
         assert (await client.get("/health")).status_code == 200  # alive all the same
     assert receiver.posts == []
