@@ -14,7 +14,7 @@ httpx's own client). With fewer requests than connections a request is given
 its connection in the same step that queues it: it never waits on the pool,
 the pool timeout never fires, and the pool's bookkeeping, which compares every
 queued request with every connection whenever a request comes or goes, stays
-a few dozen steps instead of holding the event loop for minutes.
+a few hundred steps instead of holding the event loop for a minute.
 
 An attempt's deadline (connect, send, read the whole answer) is an asyncio
 timeout armed by the first trace event httpcore reports from the connection
