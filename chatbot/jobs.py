@@ -1,7 +1,9 @@
 """Deferred answers: the commands acknowledged at once and answered at `response_url` later.
 
-`Jobs` holds what is pending, delivers each answer when its command finishes,
-and on shutdown tells whoever is still waiting to run the command again.
+`Jobs` holds what is pending (at most `max_pending`), posts each answer when
+its command finishes, and on shutdown gives the work in flight the grace, then
+tells whoever is still waiting to run the command again, as many as there is
+time left for.
 """
 
 from __future__ import annotations
@@ -9,18 +11,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from chatbot import logs, slack
 from chatbot.commands import Invocation
-from chatbot.delivery import Delivery, url_host
+from chatbot.delivery import Delivery, Outcome, url_host
+from chatbot.errors import ChatbotError
 from chatbot.reply import Reply
 
 log = logging.getLogger(__name__)
 
-# Of the shutdown grace, what is kept back for telling unfinished jobs to retry.
-RESTART_NOTICE_SECONDS = 1
+# The end of the shutdown grace: restart notices get NOTICE_SECONDS, and the
+# last EXIT_SECONDS are for closing connections and leaving the process.
+NOTICE_SECONDS = 1.0
+EXIT_SECONDS = 0.5
+
+BUSY = "Busy right now, please try again in a minute."
 
 
 @dataclass(eq=False)
@@ -32,16 +40,26 @@ class Job:
     task: asyncio.Task[Reply]
     invocation: Invocation
     trace: tuple[str, str] | None = None
-    delivered: bool = False
     started: float = field(default_factory=time.monotonic)
+    # The answer is with the delivery: the shutdown lets it finish, not notifies.
+    posting: bool = False
+    runner: asyncio.Task[None] | None = None
 
 
 def summary(
-    command: str, invocation: Invocation, reply: Reply, mode: str, started: float, **extra: Any
+    command: str,
+    invocation: Invocation,
+    reply: Reply,
+    mode: str,
+    started: float,
+    *,
+    outcome: str | None = None,
+    **extra: Any,
 ) -> None:
     """The one line per command that says what happened."""
     milliseconds = round((time.monotonic() - started) * 1000)
-    outcome = "usage" if reply.is_usage else "error" if reply.is_error else "answer"
+    if outcome is None:
+        outcome = "usage" if reply.is_usage else "error" if reply.is_error else "answer"
     log.info(
         "/%s %s %s in %d ms",
         command,
@@ -69,58 +87,143 @@ def restart_notice(command: str) -> Reply:
     )
 
 
+def busy() -> Reply:
+    return Reply.error(BUSY)
+
+
+def _delivery_fields(job: Job, outcome: Outcome) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "delivered": outcome.delivered,
+        "response_host": url_host(job.response_url),
+    }
+    if not outcome.delivered:
+        fields["reason"] = outcome.reason
+    return fields
+
+
 class Jobs:
     """The deferred answers of one process."""
 
-    def __init__(self, response_type: str) -> None:
+    def __init__(self, response_type: str, max_pending: int = 100, grace: float = 8) -> None:
         self.response_type = response_type
+        self.max_pending = max_pending
+        self.grace = grace
         self.pending: set[Job] = set()
+        # time.monotonic() when the shutdown began (SIGTERM); None while serving.
+        self.stopping_since: float | None = None
 
-    def add(self, job: Job) -> None:
+    def full(self) -> bool:
+        return self.stopping_since is not None or len(self.pending) >= self.max_pending
+
+    def stop(self) -> None:
+        """Take no more work; the shutdown's clock starts now. Safe in a signal handler."""
+        if self.stopping_since is None:
+            self.stopping_since = time.monotonic()
+
+    def start(self, job: Job, delivery: Delivery) -> None:
+        """Deliver the job's answer when its command finishes, apart from any request."""
         self.pending.add(job)
+        job.runner = asyncio.create_task(self._run(job, delivery))
 
-    async def deliver(self, job: Job, delivery: Delivery) -> None:
-        """Wait for the job's answer and post it; run as the request's background task."""
+    async def _run(self, job: Job, delivery: Delivery) -> None:
         logs.trace.set(job.trace)
-        interrupted = False
+        await asyncio.wait({job.task})
+        if job.task.cancelled():
+            return  # by the shutdown, which tells the user to retry
         try:
-            reply = await job.task
-            message = slack.message(reply, self.response_type)
-            job.delivered = await delivery.post(job.response_url, message)
+            reply = job.task.result()
+        except Exception:
+            log.exception("/%s failed", job.command)
+            reply = Reply.error(ChatbotError().message)
+        job.posting = True
+        # What the summary says if the shutdown cuts the delivery off.
+        outcome = Outcome(False, "cut off by the shutdown")
+        try:
+            outcome = await delivery.post(
+                job.response_url, slack.message(reply, self.response_type)
+            )
+        finally:
+            self.pending.discard(job)
             summary(
                 job.command,
                 job.invocation,
                 reply,
                 "deferred",
                 job.started,
-                delivered=job.delivered,
-                response_host=url_host(job.response_url),
+                **_delivery_fields(job, outcome),
             )
-        except asyncio.CancelledError:
-            # The server's graceful wait ran out and it is tearing requests down.
-            # The job stays pending so the shutdown tells its user to retry; the
-            # error is not re-raised because the server would log it as a crash.
-            interrupted = True
-            log.warning("/%s interrupted by shutdown", job.command)
-        finally:
-            if not interrupted:
-                self.pending.discard(job)
 
-    async def notify_unfinished(self, delivery: Delivery) -> None:
-        # Whatever the server's graceful wait could not finish is told to retry,
-        # rather than left waiting for an answer that will never come.
-        unfinished = [job for job in self.pending if not job.delivered]
+    async def shutdown(self, delivery: Delivery) -> None:
+        """Finish what can be finished within the grace; tell the rest to retry."""
+        loop = asyncio.get_running_loop()
+        self.stop()
+        assert self.stopping_since is not None
+        # In loop time, counted from the signal rather than from now: the server
+        # may have spent part of the grace on requests still in flight.
+        end = self.stopping_since + (loop.time() - time.monotonic()) + self.grace - EXIT_SECONDS
+        notices_from = end - NOTICE_SECONDS
+        runners = {job.runner for job in self.pending if job.runner is not None}
+        if runners:
+            await asyncio.wait(runners, timeout=max(notices_from - loop.time(), 0))
+        unfinished = [job for job in self.pending if not job.posting]
         for job in unfinished:
             job.task.cancel()
-        if not unfinished:
-            return
-        log.warning("shutting down with %d unfinished answers", len(unfinished))
-        notices = (
-            delivery.post(job.response_url, slack.message(restart_notice(job.command), "ephemeral"))
-            for job in unfinished
+            self.pending.discard(job)
+        # Answers already on their way may use the time left, and no more.
+        delivery.stop_by(end)
+        if unfinished:
+            await self._notify(unfinished, delivery, end)
+        posting = {job.runner for job in self.pending if job.runner is not None}
+        if posting:
+            await asyncio.wait(posting, timeout=max(end - loop.time(), 0))
+            for runner in posting:
+                runner.cancel()
+
+    async def _notify(self, jobs: list[Job], delivery: Delivery, end: float) -> None:
+        loop = asyncio.get_running_loop()
+        waiting = deque(jobs)
+        notified = 0
+
+        async def notifier() -> None:
+            nonlocal notified
+            # Only a notice expected to arrive before the end is started: one cut
+            # off halfway would have cost a slot and told nobody.
+            while waiting and loop.time() + delivery.expected_seconds() < end:
+                job = waiting.popleft()
+                notice = restart_notice(job.command)
+                message = slack.message(notice, "ephemeral")
+                outcome = await delivery.post(job.response_url, message, attempts=1, deadline=end)
+                notified += outcome.delivered
+                summary(
+                    job.command,
+                    job.invocation,
+                    notice,
+                    "deferred",
+                    job.started,
+                    outcome="interrupted",
+                    notified=outcome.delivered,
+                    **_delivery_fields(job, outcome),
+                )
+
+        log.warning("shutting down with %d unfinished answers", len(jobs))
+        await asyncio.gather(*(notifier() for _ in range(min(delivery.concurrency, len(jobs)))))
+        for job in waiting:
+            summary(
+                job.command,
+                job.invocation,
+                restart_notice(job.command),
+                "deferred",
+                job.started,
+                outcome="interrupted",
+                notified=False,
+                reason="no time left before the shutdown deadline",
+            )
+        missed = len(jobs) - notified
+        level = logging.ERROR if missed else logging.WARNING
+        log.log(
+            level,
+            "restart notices: %d sent, %d not notified",
+            notified,
+            missed,
+            extra={"fields": {"notified": notified, "not_notified": missed}},
         )
-        try:
-            async with asyncio.timeout(RESTART_NOTICE_SECONDS):
-                await asyncio.gather(*notices)
-        except TimeoutError:
-            log.error("could not send every restart notice in time")

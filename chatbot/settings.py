@@ -100,6 +100,14 @@ class Settings(BaseSettings):
     command_deadline_seconds: float = Field(default=10.0, gt=0, le=600, allow_inf_nan=False)
     allow_private_targets: bool = False
     shutdown_grace_seconds: int = Field(default=8, ge=2, le=60)
+    # Deferred answers still being worked out, per instance; measured in README.
+    max_pending: int = Field(default=100, ge=1, le=10000)
+    # Posts to response_url at once; the HTTP client's pool is kept larger (delivery.py).
+    delivery_concurrency: int = Field(default=10, ge=1, le=100)
+    # One answer's delivery: connect, send, read the answer, retries and their waits.
+    delivery_deadline_seconds: float = Field(default=30.0, gt=0, le=600)
+    # /ready fails once deliveries have failed on our side for this long.
+    unready_after_seconds: float = Field(default=30.0, gt=0, le=3600)
     google_cloud_project: str = Field(
         default="", validation_alias=AliasChoices("GOOGLE_CLOUD_PROJECT", "google_cloud_project")
     )

@@ -10,8 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
-from fastapi import BackgroundTasks, FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from slack_sdk.signature import Clock
 
@@ -19,7 +18,7 @@ from chatbot import __version__, logs, slack
 from chatbot.admission import Admission, BodyLimit, Turned
 from chatbot.commands import COMMANDS, Command, Invocation, execute
 from chatbot.delivery import Delivery
-from chatbot.jobs import Job, Jobs, summary
+from chatbot.jobs import Job, Jobs, busy, summary
 from chatbot.ratelimit import RateLimits
 from chatbot.reply import Reply
 from chatbot.settings import Settings, get_settings
@@ -42,16 +41,19 @@ def create_app(
     if not secret.strip():
         raise MissingSecret(MissingSecret.message)
     admission = Admission(settings, clock, limits)
-    jobs = Jobs(settings.response_type)
+    jobs = Jobs(settings.response_type, settings.max_pending, settings.shutdown_grace_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
-            delivery = Delivery(client, settings.response_url_prefixes)
+        async with Delivery(
+            settings.response_url_prefixes,
+            concurrency=settings.delivery_concurrency,
+            deadline=settings.delivery_deadline_seconds,
+            unready_after=settings.unready_after_seconds,
+        ) as delivery:
             app.state.delivery = delivery
             yield
-            notice = Delivery(client, settings.response_url_prefixes, attempts=1)
-            await jobs.notify_unfinished(notice)
+            await jobs.shutdown(delivery)
         await admission.limits.aclose()
 
     app = FastAPI(
@@ -84,8 +86,20 @@ def create_app(
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    # /health says the process is alive and its loop turning; /ready says whether
+    # it can do its job: not shutting down, and deliveries not failing on our side.
+    @app.get("/ready", response_model=None)
+    async def ready() -> Response:
+        if jobs.stopping_since is not None:
+            problem: str | None = "shutting down"
+        else:
+            problem = app.state.delivery.trouble.problem()
+        if problem is not None:
+            return JSONResponse({"status": "unready", "reason": problem}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
     def route(command: Command) -> Any:
-        async def handle(request: Request, background: BackgroundTasks) -> Response:
+        async def handle(request: Request) -> Response:
             started = time.monotonic()
             trace = logs.parse_trace(request.headers)
             logs.trace.set(trace)
@@ -113,9 +127,18 @@ def create_app(
                 log.warning("/%s: response_url missing or not allowed", command.name)
                 refusal = Reply.error("This request has no usable response_url.")
                 return JSONResponse(slack.message(refusal, "ephemeral"))
+            # The pile of pending answers is bounded here, when a command is about
+            # to outlive its request, not at the door: work inside a request is
+            # already bounded by the platform's request concurrency and the inline
+            # budget, and a command that can answer inline should, even while a
+            # DNS server that never answers has filled the pile.
+            if jobs.full():
+                task.cancel()
+                reply = busy()
+                summary(command.name, invocation, reply, "inline", started, outcome="busy")
+                return JSONResponse(slack.message(reply, "ephemeral"))
             job = Job(command.name, response_url, task, invocation, trace, started=started)
-            jobs.add(job)
-            background.add_task(jobs.deliver, job, app.state.delivery)
+            jobs.start(job, app.state.delivery)
             return JSONResponse(slack.message(command.acknowledgement(invocation), "ephemeral"))
 
         handle.__name__ = f"slash_{command.name}"

@@ -34,6 +34,9 @@ def make_settings(dns_server: DNSServer) -> Any:
             "dns_timeout_seconds": 0.5,
             "allow_private_targets": True,
             "response_url_prefixes": ("http://127.0.0.1:",),
+            # Tests send hundreds of commands as one user; the limits' own tests set them.
+            "rate_limit_user": "100000/minute",
+            "rate_limit_team": "100000/minute",
         }
         values.update(overrides)
         return Settings(**values)

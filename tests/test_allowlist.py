@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from chatbot import allowlist
@@ -97,10 +96,10 @@ def test_a_prefix_we_cannot_read_allows_nothing(prefix: str) -> None:
 
 async def test_delivery_never_contacts_a_lookalike(receiver: Receiver) -> None:
     port = receiver.url.rsplit(":", 1)[1]
-    async with httpx.AsyncClient(timeout=2) as client:
-        delivery = Delivery(client, DEVELOPMENT, backoff=0.01)
+    async with Delivery(DEVELOPMENT, backoff=0.01, timeout=2) as delivery:
         # The user-info form would have been posted to the host after the `@`.
-        assert not await delivery.post(f"http://127.0.0.1:1@127.0.0.1:{port}/leak", {"a": 1})
-        assert await delivery.post(f"http://127.0.0.1:{port}/hook", {"a": 2})
+        leak = await delivery.post(f"http://127.0.0.1:1@127.0.0.1:{port}/leak", {"a": 1})
+        assert not leak.delivered
+        assert (await delivery.post(f"http://127.0.0.1:{port}/hook", {"a": 2})).delivered
     assert receiver.posts == [{"a": 2}]
     assert receiver.paths == ["/hook"]

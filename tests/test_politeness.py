@@ -159,7 +159,7 @@ async def test_tls_target_sees_at_most_two(root: Authority, tmp_path: Path) -> N
     assert all(report.verdict.valid for report in reports)
     assert all(report.protocols["TLS 1.2"] == "accepted" for report in reports)
     assert server.connections >= 6
-    assert server.most == 2
+    assert server.most_holding == 2
 
 
 async def test_the_setting_reaches_every_command(root: Authority, tmp_path: Path) -> None:
@@ -172,6 +172,6 @@ async def test_the_setting_reaches_every_command(root: Authority, tmp_path: Path
         )
         await tls.settle()
     assert not any(reply.is_error for reply in replies)
-    assert server.most == 1
+    assert server.most_holding == 1
     assert registration.Options.from_settings(settings).rdap.max_per_server == 1
     assert registration.Options.from_settings(settings).whois.max_per_server == 1

@@ -367,7 +367,10 @@ async def test_the_command_answers_worst_first(servers: Servers) -> None:
         ("good.test dkim=", "dkim= needs a value: dkim=selector[,selector...]."),
         ("good.test dkim=a/b", "a/b is not a DKIM selector."),
         ("192.0.2.1", "Give a domain name, such as example.com."),
-        ("exa{mple}.test", "exa{mple}.test is not a valid domain name: { cannot be part of a name."),
+        (
+            "exa{mple}.test",
+            "exa{mple}.test is not a valid domain name: { cannot be part of a name.",
+        ),
     ],
 )
 async def test_usage(servers: Servers, text: str, said_: str) -> None:

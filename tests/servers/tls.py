@@ -220,6 +220,12 @@ class TLSServer:
         self.hold_seconds = hold_seconds  # before the handshake, so connections overlap
         self.active = 0  # connections open right now, and the most ever at once
         self.most = 0
+        # Connections in the hold before the handshake, and the most at once: the
+        # client cannot have closed one of these (it waits for our ServerHello), so
+        # this counts the client's open connections exactly, where `most` can also
+        # count one the client has closed and we have not finished with yet.
+        self.holding = 0
+        self.most_holding = 0
         self._count_lock = threading.Lock()
         self.context: ssl.SSLContext | None = None
         self.stapling: SSL.Context | None = None
@@ -281,7 +287,12 @@ class TLSServer:
                 conn.sendall(bytes(range(256)) * 4)
                 return
             if self.hold_seconds:
+                with self._count_lock:
+                    self.holding += 1
+                    self.most_holding = max(self.most_holding, self.holding)
                 self._stop.wait(self.hold_seconds)
+                with self._count_lock:
+                    self.holding -= 1
             if self.mode == "http":
                 conn.recv(4096)
                 body = b"<html><body>400 Bad Request</body></html>"
