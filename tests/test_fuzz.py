@@ -293,6 +293,14 @@ def texts(command: Command, net: Internet) -> st.SearchStrategy[str]:
 # --- what counts as an answer ---------------------------------------------------------
 
 
+def within_button_limits(button: dict[str, Any]) -> None:
+    # Block Kit's button element: text up to 75 characters, value up to 2,000.
+    assert button["type"] == "button"
+    assert 0 < len(button["text"]["text"]) <= 75
+    assert 0 < len(button["value"]) <= slack.VALUE_LIMIT
+    assert 0 < len(button["action_id"]) <= 255
+
+
 def within_slack_limits(message: dict[str, Any]) -> None:
     assert 0 < len(message["text"]) <= slack.SECTION_LIMIT
     blocks = message["blocks"]
@@ -300,6 +308,12 @@ def within_slack_limits(message: dict[str, Any]) -> None:
     for block in blocks:
         if block["type"] == "section":
             assert 0 < len(block["text"]["text"]) <= slack.SECTION_LIMIT
+            if "accessory" in block:
+                within_button_limits(block["accessory"])
+        elif block["type"] == "actions":
+            assert 0 < len(block["elements"]) <= 25
+            for button in block["elements"]:
+                within_button_limits(button)
         else:
             assert block["type"] == "context"
             for element in block["elements"]:
