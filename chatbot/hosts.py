@@ -41,8 +41,9 @@ NOTHING_FOUND = (
 Kind = Literal["url", "host", "address", "mail"]
 
 # Punctuation around a word that is not part of it: "(see https://x.example/)."
-_LEADING = "([{<\"'*_~`"
-_TRAILING = ")]}>\"',.;:!?*_~`"
+# Brackets are left to `_trim`: [2001:db8::1]:8443 keeps its own.
+_LEADING = "({<\"'*_~`"
+_TRAILING = ")}>\"',.;:!?*_~`"
 
 
 @dataclass(frozen=True)
@@ -90,13 +91,29 @@ def _domain_like(name: str) -> bool:
 
 
 def _kind(target: targets.Target) -> Kind | None:
+    address = target.host.address is not None
+    if not address and not _domain_like(target.host.name):
+        return None  # "intranet", "localhost", "e.g": nothing a public resolver answers for
     if target.scheme:
         return "url" if target.scheme in ("http", "https") else None
-    if target.host.address is not None:
-        return None if target.mail else "address"
-    if not _domain_like(target.host.name):
-        return None
-    return "mail" if target.mail else "host"
+    if target.mail:
+        return None if address else "mail"
+    return "address" if address else "host"
+
+
+def _trim(word: str) -> str:
+    """A word without the punctuation around it, brackets unless they hold an IP address."""
+    while True:
+        before = word
+        word = word.lstrip(_LEADING).rstrip(_TRAILING)
+        if word.startswith("[") and (
+            "]" not in word or (word.endswith("]") and targets.address(word) is None)
+        ):
+            word = word[1:]
+        if word.endswith("]") and "[" not in word:
+            word = word[:-1]
+        if word == before:
+            return word
 
 
 def find(message: str, limit: int = MAX_HOSTS) -> list[Found]:
@@ -104,7 +121,7 @@ def find(message: str, limit: int = MAX_HOSTS) -> list[Found]:
     found: list[Found] = []
     seen: set[tuple[str, str, int | None]] = set()
     for raw in message.split():
-        word = raw.lstrip(_LEADING).rstrip(_TRAILING)
+        word = _trim(raw)
         if not word or len(word) > MAX_WORD or not any(c in word for c in ".:@"):
             continue
         try:
@@ -153,12 +170,15 @@ async def _records(name: str, types: tuple[str, ...], options: DigOptions) -> st
             continue
         if answer.response.rcode() == dns.rcode.NXDOMAIN:
             return "does not exist (NXDOMAIN)"
-        data += [
-            rdata.to_text()
+        found = [
+            rdata
             for rrset in answer.response.answer
             if rrset.rdtype == answer.rdtype
             for rdata in rrset
         ]
+        # A record set has no order; MX is read by preference.
+        found.sort(key=lambda rdata: (getattr(rdata, "preference", 0), rdata.to_text()))
+        data += [rdata.to_text() for rdata in found]
     if data:
         return _listed(data)
     failed = [a.error for a in answers if a.response is None and a.error]

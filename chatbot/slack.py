@@ -121,13 +121,17 @@ def _context(text: str) -> Block:
     return {"elements": [_mrkdwn(text)], "type": "context"}
 
 
-def _text_block(part: Part) -> Block:
+def _part_text(part: Part) -> str:
     body = escape(part.text)
     if len(body) > SECTION_LIMIT:
         body = body[: SECTION_LIMIT - 1] + "…"
+    return body
+
+
+def _text_block(part: Part) -> Block:
     if part.kind == "context":
-        return _context(body)
-    return _section(body)
+        return _context(_part_text(part))
+    return _section(_part_text(part))
 
 
 def _button(label: str, action_id: str, value: str) -> Block:
@@ -224,12 +228,12 @@ def summary_message(reply: Reply, lines: Sequence[str]) -> dict[str, Any]:
         if part.kind == "code":
             out.extend(_code_blocks(part, BLOCK_LIMIT - len(out))[0])
             continue
-        block = _text_block(part)
         line = next(waiting, "") if part.kind == "text" else ""
         if line and len(line) <= VALUE_LIMIT:
             label = "Run " + line.split(" ", 1)[0]
-            block = _section(block["text"].get("text", ""), _button(label, RUN, line))
-        out.append(block)
+            out.append(_section(_part_text(part), _button(label, RUN, line)))
+        else:
+            out.append(_text_block(part))
     return {
         "response_type": "ephemeral",
         "text": escape(reply.summary)[:SECTION_LIMIT],

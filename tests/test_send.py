@@ -45,9 +45,23 @@ class Terminal:
         self.out: list[str] = []
         self.err: list[str] = []
 
-    def send(self, line: str, url: str, secret: str = SECRET, wait: float = 10.0) -> int:
+    def send(
+        self,
+        line: str,
+        url: str,
+        secret: str = SECRET,
+        wait: float = 10.0,
+        click: str | None = None,
+    ) -> int:
         return send.run(
-            line, url, secret, wait=wait, timeout=10.0, out=self.out.append, err=self.err.append
+            line,
+            url,
+            secret,
+            wait=wait,
+            timeout=10.0,
+            out=self.out.append,
+            err=self.err.append,
+            click=click,
         )
 
 
@@ -141,6 +155,73 @@ def test_no_deferred_answer_in_time(
 def test_unknown_command(service: Callable[..., str], terminal: Terminal) -> None:
     assert terminal.send("/nope x", service()) == 1
     assert "no such command" in terminal.err[0] and "404" in terminal.err[0]
+
+
+# --- --click: a button of the answer, clicked as Slack would ---------------------------
+
+
+def test_click_share_prints_the_answer_and_the_shared_message(
+    service: Callable[..., str], terminal: Terminal
+) -> None:
+    status = terminal.send("/dig example.test MX", service(), click="share")
+    assert (status, terminal.err) == (0, [])
+    answer, shared = terminal.out
+    for printed in (answer, shared):
+        assert "example.test. 300 IN MX 10 mail.example.test." in printed
+    assert shared.endswith("shared by <@U0CHATBOT> · `/dig example.test MX`")
+    # The terminal shows no buttons.
+    assert not any("Share in channel" in line or "Run again" in line for line in terminal.out)
+
+
+def test_click_again_on_a_deferred_answer(service: Callable[..., str], terminal: Terminal) -> None:
+    status = terminal.send("/dig example.test", service(inline_budget_seconds=0), click="again")
+    assert (status, terminal.err) == (0, [])
+    acknowledged, answer, again, rerun = terminal.out
+    assert acknowledged == again == "Looking up example.test, the answer follows."
+    assert "192.0.2.10" in answer and "192.0.2.10" in rerun
+    assert rerun.splitlines()[-1].startswith("run again by <@U0CHATBOT> <!date^")
+
+
+def test_click_on_an_answer_without_buttons(
+    service: Callable[..., str], terminal: Terminal
+) -> None:
+    assert terminal.send("/dig a.test b.test", service(), click="share") == 1
+    assert terminal.err == [
+        'chatbot send: the answer has no "Share in channel" button (errors, usage texts '
+        "and refusals have none)"
+    ]
+
+
+def test_click_that_cannot_come_back_gets_the_hint(
+    service: Callable[..., str], terminal: Terminal
+) -> None:
+    # Inline, the answer needs no response_url; the click's answer does.
+    base = service(response_url_prefixes=("https://hooks.slack.com/",))
+    assert terminal.send("/hello x", base, click="again", wait=0.5) == 1
+    assert terminal.err[0].startswith('chatbot send: nothing posted for "Run again" within 0.5 s')
+    assert terminal.err[0].endswith("CHATBOT_RESPONSE_URL_PREFIXES=http://127.0.0.1:")
+
+
+def test_the_click_payload_has_the_fields_slack_sends() -> None:
+    from tests.slackreq import block_actions
+
+    button = {"action_id": "share", "text": {"type": "plain_text", "text": "S"}, "value": "/x"}
+    for ephemeral in (True, False):
+        made = send.click_payload(button, "http://127.0.0.1:1/r", "ada", ephemeral=ephemeral)
+        documented = block_actions("share", "/x", "http://127.0.0.1:1/r", ephemeral=ephemeral)
+        assert list(made) == list(documented)
+        assert list(made["actions"][0]) == list(documented["actions"][0])
+        assert list(made["container"]) == list(documented["container"])
+        assert made["container"]["is_ephemeral"] is ephemeral
+
+
+def test_buttons_do_not_reach_the_terminal() -> None:
+    from chatbot.reply import plain
+
+    reply = Reply(summary="s", parts=(text("*a* & <b>"), code(["x"])))
+    message = slack.message(reply, "ephemeral", rerun="/dig x")
+    assert set(send.buttons(message)) == {"share", "run_again"}
+    assert send.message_text(message) == plain(reply)
 
 
 # --- without a service --------------------------------------------------------------
