@@ -129,6 +129,44 @@ def test_a_share_that_fails_tells_the_clicker_and_keeps_the_original(
     assert buttons(told) == []
 
 
+def test_the_original_is_deleted_only_once_the_share_arrived(
+    service: Callable[..., str], receiver: Receiver
+) -> None:
+    receiver.statuses = [(404, {})]  # Slack's answer to a response_url that has expired
+    base = service()
+    assert send(base, block_actions("share", "/hello x", receiver.url + HOOK)).status_code == 200
+    (refused,) = receiver.wait_for(1)
+    quiet(receiver)
+    assert len(receiver.posts) == 1  # no delete after a share that did not arrive
+    assert refused["response_type"] == "in_channel"
+
+
+def test_a_click_writes_one_summary_line(
+    service: Callable[..., str], receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    base = service()
+    assert (
+        send(base, block_actions("run_again", "/hello x", receiver.url + HOOK)).status_code == 200
+    )
+    receiver.wait_for(1)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = [r.fields for r in caplog.records if "outcome" in getattr(r, "fields", {})]
+        if lines:
+            break
+        time.sleep(0.05)
+    (line,) = lines
+    assert {k: line[k] for k in ("command", "outcome", "mode", "action", "delivered")} == {
+        "command": "hello",
+        "outcome": "answer",
+        "mode": "inline",
+        "action": "run_again",
+        "delivered": True,
+    }
+    assert line["user_id"] == "U0001" and line["team_id"] == "T0001"
+
+
 # --- Run again ------------------------------------------------------------------------
 
 
