@@ -59,7 +59,8 @@ async def answer(
 
     `by_response_url`: even an answer ready within the budget goes to the
     response_url (an interaction's: Slack shows nothing of its HTTP answer);
-    `first` is then posted at once when the answer is deferred.
+    `first` is then posted at once when the answer is deferred. `delivery` is
+    asked for only when something is to be posted (the lifespan makes it).
     """
     task = asyncio.create_task(work)
     if settings.inline_budget_seconds > 0:

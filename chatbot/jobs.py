@@ -60,8 +60,8 @@ class Job:
     runner: asyncio.Task[None] | None = None
     # None: one post of the reply as a slash command's deferred answer.
     render: Render | None = None
-    # Posted at once, before the answer is awaited (a "Running again…" in place
-    # of the message clicked on): from the same runner, so it cannot overtake the answer.
+    # Posted at once, before the answer is awaited ("Looking up …" in place of the
+    # message clicked on): by the same runner, so it cannot overtake the answer.
     first: Post | None = None
     # "inline" for an answer ready within the budget that still goes by response_url
     # (an interaction's: Slack shows nothing of the HTTP answer to one).
