@@ -84,6 +84,15 @@ def signed_headers(body: bytes, secret: str, timestamp: int | None = None) -> di
     }
 
 
+# Markup of our own in context lines, as a terminal should show it: a mention
+# <@U123> as @U123, a date <!date^…|fallback> as its fallback text.
+_MARKUP = re.compile(r"<@([A-Z0-9]+)>|<!date\^[^|<>]*\|([^<>]*)>")
+
+
+def _plain_markup(text: str) -> str:
+    return _MARKUP.sub(lambda m: f"@{m.group(1)}" if m.group(1) else m.group(2), text)
+
+
 def _unescape(text: str) -> str:
     # Only Slack's three control characters are escaped (slack.escape).
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
@@ -108,7 +117,7 @@ def message_text(payload: Any) -> str:
         elif block.get("type") == "context":
             elements = block.get("elements") or []
             texts = [str(e.get("text", "")) for e in elements if isinstance(e, dict)]
-            lines.append(_unescape(" ".join(texts).replace("*", "")))
+            lines.append(_unescape(_plain_markup(" ".join(texts)).replace("*", "")))
     if not lines:
         lines = [_unescape(str(payload.get("text", "")))]
     return "\n".join(lines)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -168,7 +169,7 @@ def test_click_share_prints_the_answer_and_the_shared_message(
     answer, shared = terminal.out
     for printed in (answer, shared):
         assert "example.test. 300 IN MX 10 mail.example.test." in printed
-    assert shared.endswith("shared by <@U0CHATBOT> · `/dig example.test MX`")
+    assert shared.endswith("shared by @U0CHATBOT · `/dig example.test MX`")
     # The terminal shows no buttons.
     assert not any("Share in channel" in line or "Run again" in line for line in terminal.out)
 
@@ -179,7 +180,10 @@ def test_click_again_on_a_deferred_answer(service: Callable[..., str], terminal:
     acknowledged, answer, again, rerun = terminal.out
     assert acknowledged == again == "Looking up example.test, the answer follows."
     assert "192.0.2.10" in answer and "192.0.2.10" in rerun
-    assert rerun.splitlines()[-1].startswith("run again by <@U0CHATBOT> <!date^")
+    assert re.fullmatch(
+        r"run again by @U0CHATBOT \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC · `/dig example.test`",
+        rerun.splitlines()[-1],
+    )
 
 
 def test_click_on_an_answer_without_buttons(
@@ -391,3 +395,11 @@ def test_receiver_payload_is_json_the_service_can_send() -> None:
         payload = slack.message(Reply(summary="ok", parts=(text("ok"),)), "ephemeral")
         httpx.post(receiver.url, content=json.dumps(payload).encode())
         assert send.message_text(receiver.next(1.0)) == "ok"
+
+
+def test_context_markup_reads_as_plain_text_and_user_text_stays_as_typed() -> None:
+    note = slack.rerun_note("U1", "/hello <@U2>", when=0)
+    message = slack.message(Reply("s", (text("x"),)), "ephemeral", note=note)
+    assert send.message_text(message).splitlines()[-1] == (
+        "run again by @U1 1970-01-01 00:00:00 UTC · `/hello <@U2>`"
+    )
