@@ -87,6 +87,37 @@ def wait_at(receiver: Receiver, path: str, timeout: float = 10.0) -> dict[str, A
         return receiver.posts[receiver.paths.index(path)]
 
 
+# --- the buttons on typed answers ------------------------------------------------------
+
+
+@pytest.mark.parametrize("budget", [1.5, 0], ids=["inline", "deferred"])
+@pytest.mark.parametrize("response_type", ["ephemeral", "in_channel"])
+def test_typed_answers_carry_the_buttons(
+    service: Callable[..., str], receiver: Receiver, budget: float, response_type: str
+) -> None:
+    base = service(inline_budget_seconds=budget, response_type=response_type)
+    body = form("dig", "<http://example.test|example.test> MX", response_url=receiver.url + HOOK)
+    answer = httpx.post(f"{base}/slash-commands/dig", content=body, headers=headers(body)).json()
+    if budget == 0:
+        assert buttons(answer) == []  # "Looking up …" is no answer
+        (answer,) = receiver.wait_for(1)
+    assert "mail.example.test." in blocks_text(answer)
+    # What the user typed, as they typed it, Slack's link markup undone.
+    again = ("Run again", "run_again", "/dig example.test MX")
+    share = ("Share in channel", "share", "/dig example.test MX")
+    assert buttons(answer) == ([share, again] if response_type == "ephemeral" else [again])
+
+
+def test_usage_and_errors_carry_no_buttons(service: Callable[..., str]) -> None:
+    base = service()
+    for typed in ("help", "", "a.test b.test", "nothing.test"):
+        body = form("dig", typed)
+        answer = httpx.post(f"{base}/slash-commands/dig", content=body, headers=headers(body))
+        has = buttons(answer.json()) != []
+        # NXDOMAIN is an answer; help and a typing error are not.
+        assert has == (typed == "nothing.test"), typed
+
+
 # --- Share in channel ---------------------------------------------------------------
 
 
