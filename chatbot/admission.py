@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from slack_sdk.signature import Clock
 
 from chatbot import slack
+from chatbot.manifest import INTERACTIONS_PATH
 from chatbot.ratelimit import RateLimits
 from chatbot.reply import Reply
 from chatbot.settings import Settings
@@ -40,6 +41,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 FORM = "application/x-www-form-urlencoded"
 _LENGTH = re.compile(rb"[0-9]{1,18}")
 _COMMAND_PATH = re.compile(r"/slash-commands/([a-z0-9_-]{1,32})")
+# The name refusals at Slack's interactivity request URL are logged under.
+INTERACTIONS = "interactions"
 
 
 def refused(
@@ -54,10 +57,11 @@ def refused(
 ) -> None:
     """The one line a refused request writes, shaped like a command's summary line."""
     milliseconds = round((time.monotonic() - started) * 1000)
+    path = INTERACTIONS_PATH if command == INTERACTIONS else f"/slash-commands/{command}"
     log.log(
         level,
-        "rejected /slash-commands/%s: %s" if outcome == "bad_signature" else "/%s refused: %s",
-        command,
+        "rejected %s: %s" if outcome == "bad_signature" else "/%s refused: %s",
+        path if outcome == "bad_signature" else command,
         reason,
         extra={
             "fields": {
@@ -130,7 +134,8 @@ class BodyLimit:
     ) -> None:
         path = str(scope.get("path", ""))
         match = _COMMAND_PATH.fullmatch(path)
-        refused(match.group(1) if match else path, outcome, started, reason)
+        name = INTERACTIONS if path == INTERACTIONS_PATH else path
+        refused(match.group(1) if match else name, outcome, started, reason)
         payload = json.dumps({"error": reason}).encode()
         await send(
             {
@@ -156,23 +161,32 @@ class Identity:
     user_id: str = ""
 
     @classmethod
-    def of(cls, form: dict[str, str]) -> Identity:
-        """From a slash command's fields, or an interaction's JSON `payload`."""
+    def of(cls, form: dict[str, str], payload: dict[str, Any] | None = None) -> Identity:
+        """From a slash command's fields, or an interaction's `payload` (see `interaction`)."""
         if "payload" not in form:
             return cls(
                 form.get("team_id", ""), form.get("enterprise_id", ""), form.get("user_id", "")
             )
-        try:
-            payload = json.loads(form["payload"])
-        except (ValueError, RecursionError):
+        if payload is None:
+            payload = interaction(form)
+        if payload is None:
             return cls()
 
         def field(name: str) -> str:
-            value = payload.get(name) if isinstance(payload, dict) else None
+            value = payload.get(name)
             found = value.get("id") if isinstance(value, dict) else None
             return found if isinstance(found, str) else ""
 
         return cls(field("team"), field("enterprise"), field("user"))
+
+
+def interaction(form: dict[str, str]) -> dict[str, Any] | None:
+    """An interaction's `payload` field as the JSON object it should be, else None."""
+    try:
+        payload = json.loads(form.get("payload", ""))
+    except (ValueError, RecursionError):
+        return None
+    return payload if isinstance(payload, dict) else None
 
 
 @dataclass(frozen=True)
@@ -181,6 +195,8 @@ class Admitted:
 
     form: dict[str, str]
     identity: Identity
+    # An interaction's payload, parsed (None for a slash command, or one that is no object).
+    payload: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -189,10 +205,14 @@ class Turned:
 
     response: Response
     outcome: str
+    # The refusal as a reply, for a route whose HTTP answer Slack does not show
+    # (an interaction's goes to its response_url), and the payload it came with.
+    reply: Reply | None = None
+    payload: dict[str, Any] | None = None
 
 
-def _ephemeral(text: str) -> Response:
-    return JSONResponse(slack.message(Reply.error(text), "ephemeral"))
+def _ephemeral(reply: Reply) -> Response:
+    return JSONResponse(slack.message(reply, "ephemeral"))
 
 
 class Admission:
@@ -222,7 +242,8 @@ class Admission:
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         if form.get("ssl_check") == "1":
             return Turned(Response(status_code=200), "ssl_check")
-        who = Identity.of(form)
+        payload = interaction(form) if "payload" in form else None
+        who = Identity.of(form, payload)
         if not self.workspace_allowed(who):
             refused(
                 name,
@@ -233,7 +254,8 @@ class Admission:
                 team_id=who.team_id,
                 user_id=who.user_id,
             )
-            return Turned(_ephemeral("This app is not enabled for this workspace."), "not_allowed")
+            reply = Reply.error("This app is not enabled for this workspace.")
+            return Turned(_ephemeral(reply), "not_allowed", reply, payload)
         exceeded = await self.limits.check(who.team_id, who.user_id)
         if exceeded is not None:
             refused(
@@ -245,5 +267,6 @@ class Admission:
                 user_id=who.user_id,
                 level=logging.INFO,
             )
-            return Turned(_ephemeral(exceeded.sentence()), "rate_limited")
-        return Admitted(form, who)
+            reply = Reply.error(exceeded.sentence())
+            return Turned(_ephemeral(reply), "rate_limited", reply, payload)
+        return Admitted(form, who, payload)

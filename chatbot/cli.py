@@ -106,6 +106,13 @@ def _parser() -> argparse.ArgumentParser:
         help="how long to wait for a deferred answer (default 30)",
     )
     send.add_argument(
+        "--click",
+        choices=("share", "again"),
+        help='then click the answer\'s "Share in channel" or "Run again" button as Slack '
+        "would (a signed interaction payload to /slack/interactions) and print what the "
+        "service posts for it",
+    )
+    send.add_argument(
         "--timeout",
         type=_seconds,
         default=10.0,
@@ -170,7 +177,9 @@ def _manifest(url: str, name: str) -> int:
     return EXIT_ANSWER
 
 
-def _send(line: list[str], url: str, wait: float, timeout: float, settings: Settings) -> int:
+def _send(
+    line: list[str], url: str, wait: float, timeout: float, click: str | None, settings: Settings
+) -> int:
     from chatbot import send
 
     return send.run(
@@ -181,6 +190,7 @@ def _send(line: list[str], url: str, wait: float, timeout: float, settings: Sett
         timeout=timeout,
         out=lambda text: print(text, flush=True),
         err=lambda text: print(text, file=sys.stderr, flush=True),
+        click=click,
     )
 
 
@@ -209,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "manifest":
         return _manifest(args.url, args.name)
     if args.action == "send":
-        return _send(args.line, args.url, args.wait, args.timeout, settings)
+        return _send(args.line, args.url, args.wait, args.timeout, args.click, settings)
     _parser().print_help()
     return EXIT_USAGE
 

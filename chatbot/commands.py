@@ -64,6 +64,8 @@ class Command:
                 text(f"Usage: `/{self.name} {self.usage_hint}`"),
                 code(lines),
             ),
+            # Help, not an answer: the Slack edge puts no buttons on it.
+            is_usage=True,
         )
 
     def acknowledgement(self, invocation: Invocation) -> Reply:

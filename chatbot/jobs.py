@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,19 @@ EXIT_SECONDS = 0.5
 BUSY = "Busy right now, please try again in a minute."
 
 
+@dataclass(frozen=True)
+class Post:
+    """One message for a response_url, and how many attempts it may take (None: Delivery's)."""
+
+    payload: dict[str, Any]
+    attempts: int | None = None
+
+
+# What a finished command's reply becomes at the response_url: posts made in
+# order, each only after the one before it arrived.
+Render = Callable[[Reply], Sequence[Post]]
+
+
 @dataclass(eq=False)
 class Job:
     """A deferred answer on its way to a response_url."""
@@ -44,6 +58,16 @@ class Job:
     # The answer is with the delivery: the shutdown lets it finish, not notifies.
     posting: bool = False
     runner: asyncio.Task[None] | None = None
+    # None: one post of the reply as a slash command's deferred answer.
+    render: Render | None = None
+    # Posted at once, before the answer is awaited ("Looking up …" in place of the
+    # message clicked on): by the same runner, so it cannot overtake the answer.
+    first: Post | None = None
+    # "inline" for an answer ready within the budget that still goes by response_url
+    # (an interaction's: Slack shows nothing of the HTTP answer to one).
+    mode: str = "deferred"
+    # More fields for the summary line (the button clicked, say).
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
 def summary(
@@ -127,6 +151,8 @@ class Jobs:
 
     async def _run(self, job: Job, delivery: Delivery) -> None:
         logs.trace.set(job.trace)
+        if job.first is not None:
+            await delivery.post(job.response_url, job.first.payload, attempts=job.first.attempts)
         await asyncio.wait({job.task})
         if job.task.cancelled():
             return  # by the shutdown, which tells the user to retry
@@ -138,18 +164,28 @@ class Jobs:
         job.posting = True
         # What the summary says if the shutdown cuts the delivery off.
         outcome = Outcome(False, "cut off by the shutdown")
+        if job.render is None:
+            posts: Sequence[Post] = (Post(slack.message(reply, self.response_type)),)
+        else:
+            posts = job.render(reply)
+        if not posts:
+            outcome = Outcome(False, "nothing to post")
         try:
-            outcome = await delivery.post(
-                job.response_url, slack.message(reply, self.response_type)
-            )
+            for post in posts:
+                outcome = await delivery.post(
+                    job.response_url, post.payload, attempts=post.attempts
+                )
+                if not outcome.delivered:
+                    break
         finally:
             self.pending.discard(job)
             summary(
                 job.command,
                 job.invocation,
                 reply,
-                "deferred",
+                job.mode,
                 job.started,
+                **job.fields,
                 **_delivery_fields(job, outcome),
             )
 

@@ -26,8 +26,9 @@ _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{
 # makes the header one we do not understand, and it is ignored.
 _CLOUD_TRACE = re.compile(r"([0-9a-fA-F]{32})(?:/([0-9]{1,20}))?(?:;o=[0-9]+)?")
 _SPAN_LIMIT = 2**64
-# Slack response URLs are bearer credentials; signatures are HMACs of our secret.
-_RESPONSE_URL = re.compile(r"(https?://[^/\s\"']+)/(?:commands|actions|services)/[^\s\"']*")
+# Slack response URLs are bearer credentials (a message shortcut's is under /app/);
+# signatures are HMACs of our secret.
+_RESPONSE_URL = re.compile(r"(https?://[^/\s\"']+)/(?:commands|actions|services|app)/[^\s\"']*")
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 
 

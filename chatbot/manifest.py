@@ -25,6 +25,19 @@ MAX_COMMANDS = 50
 MAX_COMMAND = 32  # including the leading "/"
 MAX_DESCRIPTION = 2000
 MAX_USAGE_HINT = 1000
+MAX_REQUEST_URL = 3500  # interactivity.request_url
+MAX_SHORTCUT_NAME = 24
+MAX_SHORTCUT_DESCRIPTION = 150
+MAX_CALLBACK_ID = 255
+
+# The message shortcut (the "…" menu of a message); chatbot.interactions answers it.
+SHORTCUT_NAME = "Check hosts"
+SHORTCUT_CALLBACK_ID = "check_hosts"
+SHORTCUT_DESCRIPTION = (
+    "Addresses and the TLS verdict of the hosts, URLs, IP addresses and mail domains in "
+    "this message (up to 3)."
+)
+INTERACTIONS_PATH = "/slack/interactions"
 
 # Lowercase letters, digits, "-" and "_" only: a name that needs capitals,
 # spaces or punctuation is one users mistype, and Slack's autocomplete lists
@@ -77,6 +90,20 @@ def problems(commands: Iterable[Command]) -> list[str]:
     return found
 
 
+def _shortcut_problems(name: str, callback_id: str, description: str) -> list[str]:
+    found: list[str] = []
+    if not 0 < len(name) <= MAX_SHORTCUT_NAME:
+        found.append(f"shortcut name {name!r}: 1 to {MAX_SHORTCUT_NAME} characters")
+    if not 0 < len(callback_id) <= MAX_CALLBACK_ID:
+        found.append(f"shortcut callback_id: 1 to {MAX_CALLBACK_ID} characters")
+    if not 0 < len(description) <= MAX_SHORTCUT_DESCRIPTION:
+        found.append(
+            f"shortcut description: {len(description)} characters, "
+            f"Slack allows 1 to {MAX_SHORTCUT_DESCRIPTION}"
+        )
+    return found
+
+
 def build(
     commands: Iterable[Command],
     url: str,
@@ -97,6 +124,13 @@ def build(
         )
     if not _HEX_COLOR.fullmatch(background_color):
         found.append(f"background color {background_color!r}: use #rgb or #rrggbb")
+    request_url = f"{base}{INTERACTIONS_PATH}"
+    if len(request_url) > MAX_REQUEST_URL:
+        found.append(
+            f"interactivity request URL: {len(request_url)} characters, "
+            f"Slack allows {MAX_REQUEST_URL}"
+        )
+    found += _shortcut_problems(SHORTCUT_NAME, SHORTCUT_CALLBACK_ID, SHORTCUT_DESCRIPTION)
     if found:
         raise ManifestError("; ".join(found))
     return {
@@ -120,10 +154,21 @@ def build(
                     "should_escape": False,
                 }
                 for command in commands
-            ]
+            ],
+            # Message shortcuts need only the `commands` scope, as slash commands do.
+            "shortcuts": [
+                {
+                    "name": SHORTCUT_NAME,
+                    "type": "message",
+                    "callback_id": SHORTCUT_CALLBACK_ID,
+                    "description": SHORTCUT_DESCRIPTION,
+                }
+            ],
         },
         "oauth_config": {"scopes": {"bot": ["commands"]}},
         "settings": {
+            # Buttons on answers and the shortcut post to one request URL.
+            "interactivity": {"is_enabled": True, "request_url": request_url},
             "org_deploy_enabled": False,
             "socket_mode_enabled": False,
             "token_rotation_enabled": False,

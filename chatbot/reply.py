@@ -32,7 +32,8 @@ class Reply:
     summary: str
     parts: tuple[Part, ...] = field(default_factory=tuple)
     is_error: bool = False
-    # The error was in what the user typed (the CLI exits 2, the log says "usage").
+    # A usage text: help asked for, or (with is_error) an error in what the user
+    # typed (the CLI exits 2, the log says "usage").
     is_usage: bool = False
 
     @classmethod

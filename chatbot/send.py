@@ -84,6 +84,15 @@ def signed_headers(body: bytes, secret: str, timestamp: int | None = None) -> di
     }
 
 
+# Markup of our own in context lines, as a terminal should show it: a mention
+# <@U123> as @U123, a date <!date^…|fallback> as its fallback text.
+_MARKUP = re.compile(r"<@([A-Z0-9]+)>|<!date\^[^|<>]*\|([^<>]*)>")
+
+
+def _plain_markup(text: str) -> str:
+    return _MARKUP.sub(lambda m: f"@{m.group(1)}" if m.group(1) else m.group(2), text)
+
+
 def _unescape(text: str) -> str:
     # Only Slack's three control characters are escaped (slack.escape).
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
@@ -108,7 +117,7 @@ def message_text(payload: Any) -> str:
         elif block.get("type") == "context":
             elements = block.get("elements") or []
             texts = [str(e.get("text", "")) for e in elements if isinstance(e, dict)]
-            lines.append(_unescape(" ".join(texts).replace("*", "")))
+            lines.append(_unescape(_plain_markup(" ".join(texts)).replace("*", "")))
     if not lines:
         lines = [_unescape(str(payload.get("text", "")))]
     return "\n".join(lines)
@@ -175,6 +184,14 @@ class Receiver:
 
 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Any:
+    response = _send(url, body, headers, timeout)
+    try:
+        return response.json()
+    except ValueError:
+        raise SendError("the service answered with something that is not a Slack message") from None
+
+
+def _send(url: str, body: bytes, headers: dict[str, str], timeout: float) -> httpx.Response:
     try:
         # trust_env off: the service and the receiver are ours, not a proxy's business.
         response = httpx.post(url, content=body, headers=headers, timeout=timeout, trust_env=False)
@@ -191,16 +208,125 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Any
         raise SendError(f"the service has no such command: POST {url} gave HTTP 404")
     if not response.is_success:
         raise SendError(f"the service answered HTTP {response.status_code}")
-    try:
-        return response.json()
-    except ValueError:
-        raise SendError("the service answered with something that is not a Slack message") from None
+    return response
+
+
+def buttons(message: Any) -> dict[str, dict[str, Any]]:
+    """The buttons of a Slack message by action_id (the terminal shows none of them)."""
+    found: dict[str, dict[str, Any]] = {}
+    blocks = message.get("blocks") if isinstance(message, dict) else None
+    for block in blocks if isinstance(blocks, list) else []:
+        if isinstance(block, dict) and block.get("type") == "actions":
+            for element in block.get("elements") or []:
+                if isinstance(element, dict) and isinstance(element.get("action_id"), str):
+                    found.setdefault(element["action_id"], element)
+    return found
+
+
+def click_payload(
+    button: dict[str, Any], response_url: str, user_name: str, *, ephemeral: bool
+) -> dict[str, Any]:
+    """The block_actions payload Slack sends when `button` is clicked, field for field."""
+    now = time.time()
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "user": {
+            "id": "U0CHATBOT",
+            "username": user_name,
+            "name": user_name,
+            "team_id": "T0CHATBOT",
+        },
+        "api_app_id": "A0CHATBOT",
+        "token": "chatbot-send",
+        "container": {
+            "type": "message",
+            "message_ts": f"{now:.6f}",
+            "channel_id": "C0CHATBOT",
+            "is_ephemeral": ephemeral,
+        },
+        "trigger_id": f"{int(now)}.0.{secrets.token_hex(16)}",
+        "team": {"id": "T0CHATBOT", "domain": "chatbot-send"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": "C0CHATBOT", "name": "chatbot-send"},
+        "state": {"values": {}},
+        "response_url": response_url,
+        "actions": [
+            {
+                "action_id": button["action_id"],
+                # Slack makes one up for a block sent without a block_id.
+                "block_id": secrets.token_urlsafe(4),
+                "text": button.get("text"),
+                "value": button.get("value", ""),
+                "type": "button",
+                "action_ts": f"{now:.6f}",
+            }
+        ],
+    }
+    if not ephemeral:
+        # Slack sends a copy of the message clicked on when it is not ephemeral.
+        payload["message"] = {"type": "message", "text": "", "ts": f"{now:.6f}"}
+    return payload
+
+
+# `--click` names and the buttons they click.
+CLICKS = {"share": ("share", "Share in channel"), "again": ("run_again", "Run again")}
+
+
+def _click(
+    which: str,
+    answer: Any,
+    url: str,
+    secret: str,
+    receiver: Receiver,
+    user: str,
+    *,
+    wait: float,
+    timeout: float,
+    out: Write,
+) -> None:
+    """Click a button of `answer` as Slack would, and print what the service posts for it."""
+    action_id, label = CLICKS[which]
+    button = buttons(answer).get(action_id)
+    if button is None:
+        raise SendError(
+            f'the answer has no "{label}" button (errors, usage texts and refusals have none)'
+        )
+    ephemeral = answer.get("response_type") == "ephemeral"
+    payload = click_payload(button, receiver.url, user, ephemeral=ephemeral)
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    _send(f"{base_url(url)}/slack/interactions", body, signed_headers(body, secret), timeout)
+    ends = time.monotonic() + wait
+    while True:
+        posted = receiver.next(max(ends - time.monotonic(), 0))
+        if posted is None:
+            raise SendError(f'nothing posted for "{label}" within {wait:g} s\n{HINT}')
+        if isinstance(posted, dict) and posted.get("delete_original") is True:
+            return  # the ephemeral original removed: the share is complete
+        text = message_text(posted)
+        out(text)
+        if _ACKNOWLEDGEMENT.fullmatch(text):
+            continue  # "Looking up…" in place while the command runs again
+        if which == "share" and posted.get("response_type") == "in_channel":
+            continue  # then the original is deleted
+        return
 
 
 def run(
-    line: str, url: str, secret: str, *, wait: float, timeout: float, out: Write, err: Write
+    line: str,
+    url: str,
+    secret: str,
+    *,
+    wait: float,
+    timeout: float,
+    out: Write,
+    err: Write,
+    click: str | None = None,
 ) -> int:
     """Send one slash command; print the immediate answer, then the deferred one if any.
+
+    `click` ("share" or "again") then clicks that button of the answer as Slack
+    would and prints what the service posts for it.
 
     Exit status 0 when an answer was printed, 1 on failure (one line on `err`,
     and a hint when the deferred answer cannot reach us), 2 without a secret.
@@ -217,16 +343,20 @@ def run(
             user = "you"
         with Receiver().running() as receiver:
             body = form(name, text, receiver.url, user)
-            immediate = message_text(_post(endpoint, body, signed_headers(body, secret), timeout))
+            answer = _post(endpoint, body, signed_headers(body, secret), timeout)
+            immediate = message_text(answer)
             out(immediate)
             if _NO_RESPONSE_URL in immediate:
                 raise SendError(f"the service refused to answer later at 127.0.0.1\n{HINT}")
-            if not _ACKNOWLEDGEMENT.fullmatch(immediate):
-                return 0
-            later = receiver.next(wait)
-        if later is None:
-            raise SendError(f"no deferred answer within {wait:g} s\n{HINT}")
-        out(message_text(later))
+            if _ACKNOWLEDGEMENT.fullmatch(immediate):
+                answer = receiver.next(wait)
+                if answer is None:
+                    raise SendError(f"no deferred answer within {wait:g} s\n{HINT}")
+                out(message_text(answer))
+            if click is not None:
+                _click(
+                    click, answer, url, secret, receiver, user, wait=wait, timeout=timeout, out=out
+                )
         return 0
     except (SendError, ManifestError) as exc:
         err(f"chatbot send: {exc}")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import html
 import re
+import time
+from collections.abc import Sequence
 from typing import Any
 
 from chatbot.reply import Part, Reply
@@ -18,7 +20,15 @@ Block = dict[str, Any]
 
 SECTION_LIMIT = 3000  # characters of text in one section block
 BLOCK_LIMIT = 50  # blocks in one message
+VALUE_LIMIT = 2000  # characters of a button's value
 FENCE = "```"
+
+# The buttons' action_ids: what /slack/interactions (chatbot.interactions) acts on.
+SHARE = "share"  # post the answer in the channel, remove the ephemeral original
+RUN_AGAIN = "run_again"  # run it again and replace the message clicked on
+RUN = "run"  # run a command from a summary (Check hosts) as a new answer
+# A user id from Slack, before it goes into markup as <@U…>.
+_USER_ID = re.compile(r"[UW][A-Z0-9]{1,30}")
 
 # Chat clients turn quotes curly and "--" into dashes; fold them back.
 _SMART = str.maketrans(
@@ -101,28 +111,48 @@ def _mrkdwn(text: str) -> Block:
     return {"text": text, "type": "mrkdwn"} if text else {"type": "mrkdwn"}
 
 
-def _section(text: str) -> Block:
-    return {"text": _mrkdwn(text), "type": "section"}
+def _section(text: str, accessory: Block | None = None) -> Block:
+    if accessory is None:
+        return {"text": _mrkdwn(text), "type": "section"}
+    return {"accessory": accessory, "text": _mrkdwn(text), "type": "section"}
 
 
 def _context(text: str) -> Block:
     return {"elements": [_mrkdwn(text)], "type": "context"}
 
 
-def _text_block(part: Part) -> Block:
+def _part_text(part: Part) -> str:
     body = escape(part.text)
     if len(body) > SECTION_LIMIT:
         body = body[: SECTION_LIMIT - 1] + "…"
+    return body
+
+
+def _text_block(part: Part) -> Block:
     if part.kind == "context":
-        return _context(body)
-    return _section(body)
+        return _context(_part_text(part))
+    return _section(_part_text(part))
 
 
-def blocks(reply: Reply) -> list[dict[str, Any]]:
-    """Block Kit blocks for a reply, cut to Slack's limits with a note saying what was cut."""
+def _button(label: str, action_id: str, value: str) -> Block:
+    # slack_sdk's ButtonElement(text=label) wrote "emoji": true into its plain text.
+    text = {"emoji": True, "text": label, "type": "plain_text"}
+    return {"action_id": action_id, "text": text, "type": "button", "value": value}
+
+
+def _actions(buttons: list[Block]) -> Block:
+    return {"elements": buttons, "type": "actions"}
+
+
+def blocks(reply: Reply, reserve: int = 0) -> list[dict[str, Any]]:
+    """Block Kit blocks for a reply, cut to Slack's limits with a note saying what was cut.
+
+    `reserve` blocks are left free for what the caller adds after them (a
+    context line, the buttons).
+    """
     out: list[Block] = []
     # One block is always kept free for the note about what was cut.
-    room = BLOCK_LIMIT - 1
+    room = BLOCK_LIMIT - 1 - reserve
     left_out: dict[str, int] = {}
     for part in reply.parts:
         if len(out) >= room:
@@ -142,11 +172,94 @@ def blocks(reply: Reply) -> list[dict[str, Any]]:
     return out
 
 
-def message(reply: Reply, response_type: str) -> dict[str, Any]:
-    """A slash-command response body: inline answer or `response_url` payload."""
+def command_line(command: str, text: str) -> str:
+    """`/dig example.com MX`: what a button carries to redo the work."""
+    return f"/{command} {text}" if text else f"/{command}"
+
+
+def answer_buttons(reply: Reply, response_type: str, line: str) -> Block | None:
+    """ "Share in channel" (ephemeral answers only) and "Run again", or None.
+
+    Only answers get them: not usage texts, errors or refusals. A command line
+    longer than a button's value can hold gets no buttons rather than a cut one
+    that would run something else.
+    """
+    if not line or reply.is_error or reply.is_usage or len(line) > VALUE_LIMIT:
+        return None
+    buttons = [_button("Run again", RUN_AGAIN, line)]
+    if response_type == "ephemeral":
+        buttons.insert(0, _button("Share in channel", SHARE, line))
+    return _actions(buttons)
+
+
+def message(reply: Reply, response_type: str, *, rerun: str = "", note: str = "") -> dict[str, Any]:
+    """A slash-command response body: inline answer or `response_url` payload.
+
+    `rerun` is the command line the answer's buttons redo (none without it);
+    `note` is a context line of our own mrkdwn (see `shared_note`) shown last.
+    """
+    # Errors only concern the person who typed the command.
+    response_type = "ephemeral" if reply.is_error else response_type
+    extra = [_context(note)] if note else []
+    buttons = answer_buttons(reply, response_type, rerun)
+    if buttons is not None:
+        extra.append(buttons)
     return {
-        # Errors only concern the person who typed the command.
-        "response_type": "ephemeral" if reply.is_error else response_type,
+        "response_type": response_type,
         "text": escape(reply.summary)[:SECTION_LIMIT],
-        "blocks": blocks(reply),
+        "blocks": blocks(reply, reserve=len(extra)) + extra,
     }
+
+
+def summary_message(reply: Reply, lines: Sequence[str]) -> dict[str, Any]:
+    """An ephemeral summary whose n-th text part gets a button running the n-th line.
+
+    For "Check hosts": a text part per host, each with "Run /tls" or "Run /dig"
+    for the full answer. A line too long for a button's value leaves its part
+    without one.
+    """
+    if reply.is_error:
+        return message(reply, "ephemeral")
+    out: list[Block] = []
+    waiting = iter(lines)
+    for part in reply.parts:
+        if len(out) >= BLOCK_LIMIT:
+            break
+        if part.kind == "code":
+            out.extend(_code_blocks(part, BLOCK_LIMIT - len(out))[0])
+            continue
+        line = next(waiting, "") if part.kind == "text" else ""
+        if line and len(line) <= VALUE_LIMIT:
+            label = "Run " + line.split(" ", 1)[0]
+            out.append(_section(_part_text(part), _button(label, RUN, line)))
+        else:
+            out.append(_text_block(part))
+    return {
+        "response_type": "ephemeral",
+        "text": escape(reply.summary)[:SECTION_LIMIT],
+        "blocks": out,
+    }
+
+
+def _inline_code(line: str, limit: int = 200) -> str:
+    """A command line as inline code in a context line, or as plain text if it holds a backtick."""
+    if len(line) > limit:
+        line = line[: limit - 1] + "…"
+    return escape(line) if "`" in line else f"`{escape(line)}`"
+
+
+def _user(user_id: str) -> str:
+    return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else "someone"
+
+
+def shared_note(user_id: str, line: str) -> str:
+    """The context line under a shared answer: who shared it, and what it ran."""
+    return f"shared by {_user(user_id)} · {_inline_code(line)}"
+
+
+def rerun_note(user_id: str, line: str, when: float | None = None) -> str:
+    """The context line under an answer run again: who, when (in the reader's time zone)."""
+    stamp = int(time.time() if when is None else when)
+    fallback = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp))
+    moment = f"<!date^{stamp}^{{date_short_pretty}} at {{time_secs}}|{fallback}>"
+    return f"run again by {_user(user_id)} {moment} · {_inline_code(line)}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 import time
@@ -14,11 +13,11 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from slack_sdk.signature import Clock
 
-from chatbot import __version__, logs, slack
+from chatbot import __version__, answers, interactions, logs, slack
 from chatbot.admission import Admission, BodyLimit, Turned
 from chatbot.commands import COMMANDS, Command, Invocation, execute
 from chatbot.delivery import Delivery
-from chatbot.jobs import Job, Jobs, busy, summary
+from chatbot.jobs import Jobs, Post
 from chatbot.ratelimit import RateLimits
 from chatbot.reply import Reply
 from chatbot.settings import Settings, get_settings
@@ -98,6 +97,11 @@ def create_app(
             return JSONResponse({"status": "unready", "reason": problem}, status_code=503)
         return JSONResponse({"status": "ready"})
 
+    def delivery() -> Delivery:
+        # Made by the lifespan: a request answered inline never needs it.
+        delivery: Delivery = app.state.delivery
+        return delivery
+
     def route(command: Command) -> Any:
         async def handle(request: Request) -> Response:
             started = time.monotonic()
@@ -114,38 +118,34 @@ def create_app(
                 team_id=form.get("team_id", ""),
                 channel_id=form.get("channel_id", ""),
             )
-            task = asyncio.create_task(execute(command, invocation, settings))
-            if settings.inline_budget_seconds > 0:
-                await asyncio.wait({task}, timeout=settings.inline_budget_seconds)
-            if task.done():
-                reply = task.result()
-                summary(command.name, invocation, reply, "inline", started)
-                return JSONResponse(slack.message(reply, settings.response_type))
-            response_url = form.get("response_url", "")
-            if not app.state.delivery.allowed(response_url):
-                task.cancel()
-                log.warning("/%s: response_url missing or not allowed", command.name)
-                refusal = Reply.error("This request has no usable response_url.")
-                return JSONResponse(slack.message(refusal, "ephemeral"))
-            # The pile of pending answers is bounded here, when a command is about
-            # to outlive its request, not at the door: work inside a request is
-            # already bounded by the platform's request concurrency and the inline
-            # budget, and a command that can answer inline should, even while a
-            # DNS server that never answers has filled the pile.
-            if jobs.full():
-                task.cancel()
-                reply = busy()
-                summary(command.name, invocation, reply, "inline", started, outcome="busy")
-                return JSONResponse(slack.message(reply, "ephemeral"))
-            job = Job(command.name, response_url, task, invocation, trace, started=started)
-            jobs.start(job, app.state.delivery)
-            return JSONResponse(slack.message(command.acknowledgement(invocation), "ephemeral"))
+            line = slack.command_line(command.name, invocation.text)
+
+            def render(reply: Reply) -> list[Post]:
+                return [Post(slack.message(reply, settings.response_type, rerun=line))]
+
+            answered = await answers.answer(
+                command.name,
+                execute(command, invocation, settings),
+                invocation,
+                form.get("response_url", ""),
+                settings=settings,
+                jobs=jobs,
+                delivery=delivery,
+                render=render,
+                started=started,
+                trace=trace,
+                acknowledgement=command.acknowledgement(invocation),
+            )
+            if answered.mode == "inline":
+                return JSONResponse(render(answered.reply)[0].payload)
+            return JSONResponse(slack.message(answered.reply, "ephemeral"))
 
         handle.__name__ = f"slash_{command.name}"
         return handle
 
     for command in COMMANDS.values():
         app.post(f"/slash-commands/{command.name}")(route(command))
+    interactions.register(app, settings, admission, jobs)
     return app
 
 

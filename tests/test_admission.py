@@ -261,17 +261,17 @@ def test_routes_added_later_are_capped_too(make_settings: SettingsFactory) -> No
     app = create_app(make_settings(max_body_bytes=2048))
     seen: list[int] = []
 
-    @app.post("/slack/interactions")
-    async def interactions(request: Request) -> dict[str, int]:
+    @app.post("/slack/later")
+    async def later(request: Request) -> dict[str, int]:
         seen.append(len(await request.body()))
         return {"read": seen[-1]}
 
     with serving(app) as base:
         small = httpx.post(
-            base + "/slack/interactions", content=b"a=1", headers={"content-type": raw.FORM_TYPE}
+            base + "/slack/later", content=b"a=1", headers={"content-type": raw.FORM_TYPE}
         )
         big = httpx.post(
-            base + "/slack/interactions",
+            base + "/slack/later",
             content=iter([b"a" * 1500, b"a" * 1500]),
             headers={"content-type": raw.FORM_TYPE},
         )

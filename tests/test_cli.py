@@ -91,6 +91,7 @@ def test_sub_commands_have_help() -> None:
     send = chatbot("send", "--help")
     assert send.returncode == 0
     assert "--wait" in send.stdout and "CHATBOT_RESPONSE_URL_PREFIXES" in send.stdout
+    assert "--click {share,again}" in send.stdout
 
 
 def test_manifest_and_send_are_imported_only_when_used() -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
+import json
 import os
 import socket
 import sys
@@ -51,7 +52,7 @@ from chatbot.tls.check import settle
 from chatbot.web import create_app
 from tests.servers.internet import Internet, internet
 from tests.servers.service import serving
-from tests.slackreq import form, headers
+from tests.slackreq import block_actions, form, headers, interaction, message_action
 
 profile.register_profile(
     "ci",
@@ -293,6 +294,14 @@ def texts(command: Command, net: Internet) -> st.SearchStrategy[str]:
 # --- what counts as an answer ---------------------------------------------------------
 
 
+def within_button_limits(button: dict[str, Any]) -> None:
+    # Block Kit's button element: text up to 75 characters, value up to 2,000.
+    assert button["type"] == "button"
+    assert 0 < len(button["text"]["text"]) <= 75
+    assert 0 < len(button["value"]) <= slack.VALUE_LIMIT
+    assert 0 < len(button["action_id"]) <= 255
+
+
 def within_slack_limits(message: dict[str, Any]) -> None:
     assert 0 < len(message["text"]) <= slack.SECTION_LIMIT
     blocks = message["blocks"]
@@ -300,6 +309,12 @@ def within_slack_limits(message: dict[str, Any]) -> None:
     for block in blocks:
         if block["type"] == "section":
             assert 0 < len(block["text"]["text"]) <= slack.SECTION_LIMIT
+            if "accessory" in block:
+                within_button_limits(block["accessory"])
+        elif block["type"] == "actions":
+            assert 0 < len(block["elements"]) <= 25
+            for button in block["elements"]:
+                within_button_limits(button)
         else:
             assert block["type"] == "context"
             for element in block["elements"]:
@@ -499,6 +514,147 @@ def test_uvicorn_answers_any_text(
         return httpx.post(f"{uvicorn_url}{path}", content=body, headers=hdrs, timeout=30)
 
     through_http(post, net, name, text, net.settings(), real=True)
+
+
+# --- (c) the interactions route: any payload, never a 500 ------------------------------
+
+# Where a mutation may strike in a payload shaped as Slack sends it.
+PAYLOAD_PATHS: list[tuple[str | int, ...]] = [
+    ("type",),
+    ("user",),
+    ("user", "id"),
+    ("team",),
+    ("team", "id"),
+    ("actions",),
+    ("actions", 0),
+    ("actions", 0, "action_id"),
+    ("actions", 0, "value"),
+    ("container",),
+    ("container", "is_ephemeral"),
+    ("response_url",),
+    ("callback_id",),
+    ("message",),
+    ("message", "text"),
+    ("channel",),
+]
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def _mutate(payload: Any, path: tuple[str | int, ...], value: Any, delete: bool) -> Any:
+    node = payload
+    for step in path[:-1]:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return payload
+    if isinstance(node, dict) and isinstance(path[-1], str):
+        if delete:
+            node.pop(path[-1], None)
+        else:
+            node[path[-1]] = value
+    elif isinstance(node, list) and isinstance(path[-1], int) and node:
+        node[0] = value
+    return payload
+
+
+def shaped_payloads(net: Internet) -> st.SearchStrategy[dict[str, Any]]:
+    """Payloads as Slack sends them: our buttons with any command line, shortcuts on any text."""
+    lines = st.one_of(
+        st.sampled_from(sorted(COMMANDS)).flatmap(
+            lambda name: texts(COMMANDS[name], net).map(lambda text: f"/{name} {text}")
+        ),
+        st.sampled_from(HOSTILE),
+        st.text(max_size=30),
+    )
+    words = st.one_of(st.sampled_from(HOSTILE), st.sampled_from(plausible("all", net)))
+    clicks = st.builds(
+        lambda action, value, ephemeral: block_actions(
+            action, value, "RECEIVER", ephemeral=ephemeral
+        ),
+        st.sampled_from(["share", "run_again", "run", "approve", *HOSTILE[:4]]),
+        lines,
+        st.booleans(),
+    )
+    shortcuts = st.builds(
+        lambda text, callback: message_action(text, "RECEIVER", callback_id=callback),
+        st.lists(words, max_size=8).map(" ".join),
+        st.sampled_from(["check_hosts", "check_hosts", "other", ""]),
+    )
+    return st.one_of(clicks, shortcuts)
+
+
+def through_interactions(
+    payload: str, net: Internet, asgi: ASGIClient, runner: asyncio.Runner
+) -> None:
+    """Post `payload` signed; the route answers 200, 400 or 413, never more, and what it
+    posts is within Slack's limits and never the internal-error sentence."""
+    n = next(REQUESTS)
+    path = f"/fuzz/{n}"
+    payload = payload.replace('"RECEIVER"', json.dumps(f"{net.receiver.url}{path}"))
+    # A user of its own (unless the payload lost it): rate limits are not what this tests.
+    payload = payload.replace('"U0001"', f'"UF{n}"')
+    body = interaction(payload)
+    with GUARD.run():
+        response = asgi.post("/slack/interactions", body, headers(body))
+        # A turn of the loop for what is posted after the request.
+        runner.run(asyncio.sleep(0.02))
+    assert response.status_code in (200, 400, 413), response.text
+    if response.status_code == 400:
+        assert response.json() == {"error": "malformed payload"}
+    elif response.status_code == 200:
+        assert response.content == b""
+    with net.receiver.arrived:
+        posted = [
+            m for p, m in zip(net.receiver.paths, net.receiver.posts, strict=True) if p == path
+        ]
+    for message in posted:
+        assert INTERNAL_ERROR not in str(message), message
+        if "blocks" in message:
+            within_slack_limits(message)
+    assert GUARD.lookups == [], f"system resolver asked for {GUARD.lookups}"
+    if currently_in_test_context():
+        event(f"status: {response.status_code}")
+
+
+@pytest.mark.parametrize("path", PAYLOAD_PATHS, ids=[".".join(map(str, p)) for p in PAYLOAD_PATHS])
+@profile(max_examples=max(profile.default.max_examples // 20, 5))
+@given(data=st.data())
+def test_interactions_route_takes_anything_in_any_field(
+    path: tuple[str | int, ...],
+    data: st.DataObject,
+    net: Internet,
+    asgi: ASGIClient,
+    runner: asyncio.Runner,
+) -> None:
+    payload = data.draw(shaped_payloads(net), label="payload")
+    value = data.draw(st.one_of(JSON_VALUES, st.sampled_from(HOSTILE)), label="value")
+    payload = _mutate(payload, path, value, data.draw(st.booleans(), label="delete"))
+    through_interactions(json.dumps(payload), net, asgi, runner)
+
+
+@profile(max_examples=max(profile.default.max_examples // 5, 10))
+@given(data=st.data())
+def test_interactions_route_takes_any_payload(
+    data: st.DataObject, net: Internet, asgi: ASGIClient, runner: asyncio.Runner
+) -> None:
+    payload = data.draw(
+        st.one_of(
+            shaped_payloads(net).map(json.dumps),
+            st.text(max_size=50),
+            st.sampled_from(
+                ["", "null", "[]", "{}", "{" * 3000, "9" * 5000, '{"type": "block_actions"}']
+            ),
+            JSON_VALUES.map(json.dumps),
+        ),
+        label="payload",
+    )
+    through_interactions(payload, net, asgi, runner)
 
 
 def test_the_guard_refuses_what_leaves_loopback() -> None:

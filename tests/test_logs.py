@@ -65,6 +65,17 @@ def test_redaction_of_credentials() -> None:
     assert "https://hooks.slack.com/…" in line
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.slack.com/actions/T1/123/abcDEF",  # a button's
+        "https://hooks.slack.com/app/T1/123/abcDEF",  # a message shortcut's
+    ],
+)
+def test_interaction_response_urls_are_redacted(url: str) -> None:
+    assert logs.redact(f"posting to {url} now") == "posting to https://hooks.slack.com/… now"
+
+
 def test_text_lines_on_a_terminal() -> None:
     line = logs.TextFormatter().format(_record("hello", command="dig"))
     assert line.endswith("WARNING hello  command=dig")

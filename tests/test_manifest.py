@@ -55,13 +55,52 @@ def test_the_rest_of_the_manifest_is_what_slack_expects() -> None:
     assert 0 < len(info["description"]) <= 140
     assert info["background_color"].startswith("#")
     assert loaded["oauth_config"] == {"scopes": {"bot": ["commands"]}}
-    # Slash commands need no bot user.
-    assert set(loaded["features"]) == {"slash_commands"}
+    # Slash commands and message shortcuts need no bot user.
+    assert set(loaded["features"]) == {"slash_commands", "shortcuts"}
     assert loaded["settings"] == {
+        "interactivity": {"is_enabled": True, "request_url": f"{URL}/slack/interactions"},
         "org_deploy_enabled": False,
         "socket_mode_enabled": False,
         "token_rotation_enabled": False,
     }
+
+
+def test_the_check_hosts_message_shortcut() -> None:
+    (shortcut,) = parsed()["features"]["shortcuts"]
+    assert shortcut == {
+        "name": "Check hosts",
+        "type": "message",
+        "callback_id": "check_hosts",
+        "description": manifest.SHORTCUT_DESCRIPTION,
+    }
+    # Slack's schema (slackapi/manifest-schema): name 1-24, description 1-150, callback_id 1-255.
+    assert 0 < len(shortcut["name"]) <= 24
+    assert 0 < len(shortcut["description"]) <= 150
+
+
+@pytest.mark.parametrize(
+    ("name", "callback_id", "description", "problem"),
+    [
+        ("n" * 25, "c", "d", "shortcut name"),
+        ("", "c", "d", "shortcut name"),
+        ("n", "c" * 256, "d", "callback_id"),
+        ("n", "", "d", "callback_id"),
+        ("n", "c", "d" * 151, "151 characters, Slack allows 1 to 150"),
+        ("n", "c", "", "shortcut description"),
+    ],
+)
+def test_shortcut_limits(name: str, callback_id: str, description: str, problem: str) -> None:
+    (found,) = manifest._shortcut_problems(name, callback_id, description)
+    assert problem in found
+    assert manifest._shortcut_problems("n" * 24, "c" * 255, "d" * 150) == []
+
+
+def test_an_interactivity_url_over_3500_characters_is_refused() -> None:
+    path = "/slack/interactions"
+    longest = "https://x.example/" + "p" * (3500 - len("https://x.example/") - len(path))
+    assert parsed(longest)["settings"]["interactivity"]["request_url"] == longest + path
+    with pytest.raises(ManifestError, match="3501 characters, Slack allows 3500"):
+        manifest.build(COMMANDS.values(), longest + "p")
 
 
 def test_every_url_is_a_route_of_the_app() -> None:
@@ -69,8 +108,11 @@ def test_every_url_is_a_route_of_the_app() -> None:
 
     app = create_app(Settings(slack_signing_secret="x"))
     routes = {getattr(route, "path", "") for route in app.routes}
-    for entry in parsed("https://x.example")["features"]["slash_commands"]:
+    loaded = parsed("https://x.example")
+    for entry in loaded["features"]["slash_commands"]:
         assert entry["url"].removeprefix("https://x.example") in routes
+    request_url = loaded["settings"]["interactivity"]["request_url"]
+    assert request_url.removeprefix("https://x.example") in routes
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -45,9 +46,23 @@ class Terminal:
         self.out: list[str] = []
         self.err: list[str] = []
 
-    def send(self, line: str, url: str, secret: str = SECRET, wait: float = 10.0) -> int:
+    def send(
+        self,
+        line: str,
+        url: str,
+        secret: str = SECRET,
+        wait: float = 10.0,
+        click: str | None = None,
+    ) -> int:
         return send.run(
-            line, url, secret, wait=wait, timeout=10.0, out=self.out.append, err=self.err.append
+            line,
+            url,
+            secret,
+            wait=wait,
+            timeout=10.0,
+            out=self.out.append,
+            err=self.err.append,
+            click=click,
         )
 
 
@@ -141,6 +156,76 @@ def test_no_deferred_answer_in_time(
 def test_unknown_command(service: Callable[..., str], terminal: Terminal) -> None:
     assert terminal.send("/nope x", service()) == 1
     assert "no such command" in terminal.err[0] and "404" in terminal.err[0]
+
+
+# --- --click: a button of the answer, clicked as Slack would ---------------------------
+
+
+def test_click_share_prints_the_answer_and_the_shared_message(
+    service: Callable[..., str], terminal: Terminal
+) -> None:
+    status = terminal.send("/dig example.test MX", service(), click="share")
+    assert (status, terminal.err) == (0, [])
+    answer, shared = terminal.out
+    for printed in (answer, shared):
+        assert "example.test. 300 IN MX 10 mail.example.test." in printed
+    assert shared.endswith("shared by @U0CHATBOT · `/dig example.test MX`")
+    # The terminal shows no buttons.
+    assert not any("Share in channel" in line or "Run again" in line for line in terminal.out)
+
+
+def test_click_again_on_a_deferred_answer(service: Callable[..., str], terminal: Terminal) -> None:
+    status = terminal.send("/dig example.test", service(inline_budget_seconds=0), click="again")
+    assert (status, terminal.err) == (0, [])
+    acknowledged, answer, again, rerun = terminal.out
+    assert acknowledged == again == "Looking up example.test, the answer follows."
+    assert "192.0.2.10" in answer and "192.0.2.10" in rerun
+    assert re.fullmatch(
+        r"run again by @U0CHATBOT \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC · `/dig example.test`",
+        rerun.splitlines()[-1],
+    )
+
+
+def test_click_on_an_answer_without_buttons(
+    service: Callable[..., str], terminal: Terminal
+) -> None:
+    assert terminal.send("/dig a.test b.test", service(), click="share") == 1
+    assert terminal.err == [
+        'chatbot send: the answer has no "Share in channel" button (errors, usage texts '
+        "and refusals have none)"
+    ]
+
+
+def test_click_that_cannot_come_back_gets_the_hint(
+    service: Callable[..., str], terminal: Terminal
+) -> None:
+    # Inline, the answer needs no response_url; the click's answer does.
+    base = service(response_url_prefixes=("https://hooks.slack.com/",))
+    assert terminal.send("/hello x", base, click="again", wait=0.5) == 1
+    assert terminal.err[0].startswith('chatbot send: nothing posted for "Run again" within 0.5 s')
+    assert terminal.err[0].endswith("CHATBOT_RESPONSE_URL_PREFIXES=http://127.0.0.1:")
+
+
+def test_the_click_payload_has_the_fields_slack_sends() -> None:
+    from tests.slackreq import block_actions
+
+    button = {"action_id": "share", "text": {"type": "plain_text", "text": "S"}, "value": "/x"}
+    for ephemeral in (True, False):
+        made = send.click_payload(button, "http://127.0.0.1:1/r", "ada", ephemeral=ephemeral)
+        documented = block_actions("share", "/x", "http://127.0.0.1:1/r", ephemeral=ephemeral)
+        assert list(made) == list(documented)
+        assert list(made["actions"][0]) == list(documented["actions"][0])
+        assert list(made["container"]) == list(documented["container"])
+        assert made["container"]["is_ephemeral"] is ephemeral
+
+
+def test_buttons_do_not_reach_the_terminal() -> None:
+    from chatbot.reply import plain
+
+    reply = Reply(summary="s", parts=(text("*a* & <b>"), code(["x"])))
+    message = slack.message(reply, "ephemeral", rerun="/dig x")
+    assert set(send.buttons(message)) == {"share", "run_again"}
+    assert send.message_text(message) == plain(reply)
 
 
 # --- without a service --------------------------------------------------------------
@@ -310,3 +395,11 @@ def test_receiver_payload_is_json_the_service_can_send() -> None:
         payload = slack.message(Reply(summary="ok", parts=(text("ok"),)), "ephemeral")
         httpx.post(receiver.url, content=json.dumps(payload).encode())
         assert send.message_text(receiver.next(1.0)) == "ok"
+
+
+def test_context_markup_reads_as_plain_text_and_user_text_stays_as_typed() -> None:
+    note = slack.rerun_note("U1", "/hello <@U2>", when=0)
+    message = slack.message(Reply("s", (text("x"),)), "ephemeral", note=note)
+    assert send.message_text(message).splitlines()[-1] == (
+        "run again by @U1 1970-01-01 00:00:00 UTC · `/hello <@U2>`"
+    )

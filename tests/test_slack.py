@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from chatbot import slack
+from chatbot.commands import COMMANDS, Invocation
 from chatbot.reply import Reply, code, context, text
 
 
@@ -108,3 +111,94 @@ async def test_a_txt_record_cannot_close_the_code_block() -> None:
 )
 def test_defuse_fences(line: str, shown: str) -> None:
     assert slack.defuse_fences(line) == shown
+
+
+# --- buttons ------------------------------------------------------------------------
+
+
+def _buttons(message: dict[str, Any]) -> list[tuple[str, str, str]]:
+    found = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    return [(b["text"]["text"], b["action_id"], b["value"]) for b in found]
+
+
+ANSWER = Reply("ok", (text("ok"),))
+
+
+def test_an_ephemeral_answer_gets_share_and_run_again_last() -> None:
+    message = slack.message(ANSWER, "ephemeral", rerun="/dig example.com MX")
+    assert message["blocks"][-1]["type"] == "actions"
+    assert _buttons(message) == [
+        ("Share in channel", "share", "/dig example.com MX"),
+        ("Run again", "run_again", "/dig example.com MX"),
+    ]
+
+
+def test_an_answer_in_the_channel_gets_run_again_only() -> None:
+    message = slack.message(ANSWER, "in_channel", rerun="/dig example.com")
+    assert _buttons(message) == [("Run again", "run_again", "/dig example.com")]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply.error("nope"),
+        Reply.error("Give one host.", text("Usage: `/tls host`"), usage=True),
+        COMMANDS["dig"].usage,
+        COMMANDS["dig"].acknowledgement(Invocation("example.com")),
+    ],
+    ids=["error", "usage error", "help", "acknowledgement"],
+)
+def test_no_buttons_but_on_answers(reply: Reply) -> None:
+    # The acknowledgement is an answer in shape: it is shown without a command line.
+    rerun = "" if reply.summary.startswith("Looking up") else "/dig example.com"
+    assert _buttons(slack.message(reply, "ephemeral", rerun=rerun)) == []
+
+
+def test_a_command_line_too_long_for_a_button_gets_none_rather_than_a_cut_one() -> None:
+    longest = "/hello " + "x" * (slack.VALUE_LIMIT - len("/hello "))
+    assert len(_buttons(slack.message(ANSWER, "ephemeral", rerun=longest))) == 2
+    assert _buttons(slack.message(ANSWER, "ephemeral", rerun=longest + "x")) == []
+
+
+def test_a_long_answer_keeps_room_for_its_note_and_buttons() -> None:
+    lines = [f"record {i:05d} " + "z" * 90 for i in range(5000)]
+    reply = Reply("s", (text("header"), code(lines, unit="records")))
+    message = slack.message(reply, "ephemeral", rerun="/dig x", note="shared by someone")
+    blocks = message["blocks"]
+    assert len(blocks) == slack.BLOCK_LIMIT
+    assert [b["type"] for b in blocks[-3:]] == ["context", "context", "actions"]
+    assert "records left out to fit Slack" in blocks[-3]["elements"][0]["text"]
+    assert blocks[-2]["elements"][0]["text"] == "shared by someone"
+
+
+def test_the_shared_note_names_the_user_and_quotes_the_command() -> None:
+    assert slack.shared_note("U012ABC", "/dig a&b <c>") == (
+        "shared by <@U012ABC> · `/dig a&amp;b &lt;c&gt;`"
+    )
+    # A backtick would end the inline code early; a user id that is not one stays out.
+    assert slack.shared_note("<!here>", "/hello `x`") == "shared by someone · /hello `x`"
+    assert len(slack.shared_note("U1", "/hello " + "x" * 5000)) < 300
+
+
+def test_the_rerun_note_says_when_in_the_readers_time_zone() -> None:
+    note = slack.rerun_note("W1", "/dig example.com", when=1_700_000_000)
+    assert note == (
+        "run again by <@W1> <!date^1700000000^{date_short_pretty} at {time_secs}|"
+        "2023-11-14 22:13:20 UTC> · `/dig example.com`"
+    )
+
+
+def test_a_summary_gets_a_button_per_text_part() -> None:
+    reply = Reply("s", (text("*a.example*\naddresses: 1"), text("*b.example*")))
+    message = slack.summary_message(reply, ["/tls a.example", "/dig b.example MX"])
+    assert message["response_type"] == "ephemeral"
+    accessories = [b["accessory"] for b in message["blocks"]]
+    assert [(a["text"]["text"], a["action_id"], a["value"]) for a in accessories] == [
+        ("Run /tls", "run", "/tls a.example"),
+        ("Run /dig", "run", "/dig b.example MX"),
+    ]
+    assert message["blocks"][0]["text"]["text"] == "*a.example*\naddresses: 1"
+    plain_text = slack.summary_message(Reply("s", (text("nothing found"),)), [])
+    assert plain_text["blocks"] == [
+        {"text": {"text": "nothing found", "type": "mrkdwn"}, "type": "section"}
+    ]

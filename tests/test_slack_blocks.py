@@ -16,7 +16,13 @@ import random
 from typing import Any
 
 import pytest
-from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ContextBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
 
 from chatbot import slack
 from chatbot.commands import COMMANDS
@@ -25,20 +31,37 @@ from chatbot.reply import Part, Reply, code, context, text
 ALPHABET = "abc xyz 019 &<>*_~`|.:-\n\té日本😀"
 
 
-def with_models(reply: Reply, response_type: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def _section_model(t: str, accessory: Any = None) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=t), accessory=accessory)
+
+
+def models(patched: pytest.MonkeyPatch) -> None:
+    """slack_sdk's model objects in place of the dict builders."""
+    patched.setattr(slack, "_section", _section_model)
+    patched.setattr(
+        slack, "_context", lambda t: ContextBlock(elements=[MarkdownTextObject(text=t)])
+    )
+    patched.setattr(
+        slack,
+        "_button",
+        lambda label, action_id, value: ButtonElement(text=label, action_id=action_id, value=value),
+    )
+    patched.setattr(slack, "_actions", lambda buttons: ActionsBlock(elements=buttons))
+
+
+def with_models(
+    reply: Reply, response_type: str, monkeypatch: pytest.MonkeyPatch, **extra: str
+) -> str:
     """The message JSON as slack_sdk's model objects make it."""
     with monkeypatch.context() as patched:
-        patched.setattr(slack, "_section", lambda t: SectionBlock(text=MarkdownTextObject(text=t)))
-        patched.setattr(
-            slack, "_context", lambda t: ContextBlock(elements=[MarkdownTextObject(text=t)])
-        )
-        made = slack.message(reply, response_type)
+        models(patched)
+        made = slack.message(reply, response_type, **extra)
     made["blocks"] = [block.to_dict() for block in made["blocks"]]
     return json.dumps(made, ensure_ascii=False)
 
 
-def as_dicts(reply: Reply, response_type: str) -> str:
-    return json.dumps(slack.message(reply, response_type), ensure_ascii=False)
+def as_dicts(reply: Reply, response_type: str, **extra: str) -> str:
+    return json.dumps(slack.message(reply, response_type, **extra), ensure_ascii=False)
 
 
 POOL = "".join(random.Random(1).choice(ALPHABET) for _ in range(20_000))
@@ -65,16 +88,42 @@ def random_reply(rng: random.Random) -> Reply:
     return Reply(summary=random_text(rng, 200), parts=parts, is_error=rng.random() < 0.2)
 
 
+def random_extra(rng: random.Random) -> dict[str, str]:
+    """A command line for the buttons (sometimes too long for one) and a note, or not."""
+    extra: dict[str, str] = {}
+    if rng.random() < 0.6:
+        extra["rerun"] = "/dig " + random_text(rng, rng.choice([40, 2100]))
+    if rng.random() < 0.4:
+        extra["note"] = slack.shared_note("U1", "/dig " + random_text(rng, 300))
+    return extra
+
+
 def test_many_random_replies_give_the_same_json(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(20261129)
-    cut = 0
+    cut = buttons = 0
     for _ in range(400):
         reply = random_reply(rng)
         response_type = rng.choice(["ephemeral", "in_channel"])
-        made = as_dicts(reply, response_type)
-        assert made == with_models(reply, response_type, monkeypatch)
+        extra = random_extra(rng)
+        made = as_dicts(reply, response_type, **extra)
+        assert made == with_models(reply, response_type, monkeypatch, **extra)
         cut += "left out to fit Slack" in made
+        buttons += '"type": "actions"' in made
     assert cut > 10  # the cut-to-fit note was among what was compared
+    assert buttons > 10  # and so were the buttons
+
+
+def test_summaries_with_buttons_give_the_same_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(15)
+    for _ in range(100):
+        reply = random_reply(rng)
+        lines = ["/tls " + random_text(rng, rng.choice([40, 2100])) for _ in range(3)]
+        made = json.dumps(slack.summary_message(reply, lines), ensure_ascii=False)
+        with monkeypatch.context() as patched:
+            models(patched)
+            modelled = slack.summary_message(reply, lines)
+        modelled["blocks"] = [block.to_dict() for block in modelled["blocks"]]
+        assert made == json.dumps(modelled, ensure_ascii=False)
 
 
 def test_every_command_usage_and_errors_give_the_same_json(
