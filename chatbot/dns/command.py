@@ -205,7 +205,7 @@ def checked_depth(query: Query) -> Query:
 
 
 @lru_cache(maxsize=4)
-def _anchors(path: str | None) -> validate.Anchors:
+def load_anchors(path: str | None) -> validate.Anchors:
     from chatbot.dns import validate
 
     if path is None:
@@ -241,7 +241,7 @@ async def run_depth(query: Query, options: Options, depth: Depth) -> Reply:
         found = await trace.trace(query.name, rdtype, walk)
         return render_trace.render(query.shown, found, dnssec=query.dnssec)
     if query.validate:
-        anchors = _anchors(depth.trust_anchors)
+        anchors = load_anchors(depth.trust_anchors)
         checked = await validate.validate(query.name, rdtype, validate.Options(walk, anchors))
         return render_validate.render(query.shown, checked)
     compared = await compare.compare(
