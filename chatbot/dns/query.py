@@ -284,7 +284,9 @@ async def send(
     except TimeoutError:
         exchange.error = Timeout(server=server, seconds=timeout).message
         exchange.timed_out = True
-    except EOFError:  # asyncio.IncompleteReadError too
+    except (EOFError, ConnectionResetError, BrokenPipeError):
+        # It accepted the connection: a reset (closed with our question unread) or an
+        # early end (asyncio.IncompleteReadError) is a close, not a failure to connect.
         exchange.error = Closed(server=server).message
     except OSError as exc:
         exchange.error = ConnectFailed(server=server, reason=exc.strerror or str(exc)).message

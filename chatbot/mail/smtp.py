@@ -75,6 +75,14 @@ class SMTPError(Exception):
     """The server said or did something that ends the dialogue; args[0] says what."""
 
 
+class SMTPClosed(SMTPError):
+    """The server closed the connection in the middle of the dialogue."""
+
+
+def _closed(found: Session) -> str:
+    return "closed the connection" if found.banner else "closed the connection without a greeting"
+
+
 async def _reply(sock: socket.socket, timeout: float) -> tuple[int, str]:
     """One (possibly multi-line) SMTP reply: its code and text."""
     loop = asyncio.get_running_loop()
@@ -83,7 +91,7 @@ async def _reply(sock: socket.socket, timeout: float) -> tuple[int, str]:
         while True:
             chunk = await loop.sock_recv(sock, 4096)
             if not chunk:
-                raise SMTPError("closed the connection")
+                raise SMTPClosed("closed the connection")
             data += chunk
             if len(data) > MAX_REPLY_BYTES:
                 raise SMTPError("sent a reply too long to be SMTP")
@@ -154,6 +162,9 @@ async def session(
                 found.skipped = f"{address} is unreachable from here ({exc.strerror})"
             elif isinstance(exc, ConnectionRefusedError):
                 found.error = f"refused the connection on {where}"
+            elif isinstance(exc, ConnectionResetError):
+                # A refusal is ECONNREFUSED: a reset means it accepted, then closed at once.
+                found.error = _closed(found)
             else:
                 found.error = f"could not connect on {where}: {exc.strerror or exc}"
             return found
@@ -164,6 +175,10 @@ async def session(
             found.timed_out = not found.banner
             stage = "greeting" if not found.banner else "reply"
             found.error = f"sent no {stage} within {options.timeout:g} s"
+            return found
+        except (SMTPClosed, ConnectionResetError, BrokenPipeError):
+            sock.close()
+            found.error = _closed(found)
             return found
         except (SMTPError, OSError) as exc:
             sock.close()

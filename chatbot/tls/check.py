@@ -35,7 +35,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from chatbot import policy, politeness
-from chatbot.errors import ChatbotError, ConnectFailed, ProtocolError, Timeout
+from chatbot.errors import ChatbotError, Closed, ConnectFailed, ProtocolError, Timeout
 from chatbot.tls import certificate, handshake
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ VERSIONS = (
 OLD_VERSIONS = frozenset({"TLS 1.0", "TLS 1.1"})
 MAX_ISSUER_BYTES = 64 * 1024
 SCHEMES = {"https": 443}
+# A server that accepts and then closes or resets, before or during the handshake.
+CLOSED = "{server} closed the connection during the TLS handshake."
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,10 @@ async def _connect(target: Target, address: policy.IPAddress, options: Options) 
             server=target.server(address),
             seconds=options.connect_timeout,
         ) from exc
+    except ConnectionResetError as exc:
+        # Refused would be ECONNREFUSED: a reset means it accepted, then closed at once.
+        sock.close()
+        raise Closed(CLOSED, server=target.server(address)) from exc
     except OSError as exc:
         sock.close()
         reason = "connection refused" if isinstance(exc, ConnectionRefusedError) else None
@@ -312,9 +318,7 @@ async def connect_and_handshake(
         except handshake.NotTLS as exc:
             not_tls = exc  # asked about below, once this connection's slot is free again
         except handshake.Closed as exc:
-            raise ProtocolError(
-                "{server} closed the connection during the TLS handshake.", server=server
-            ) from exc
+            raise Closed(CLOSED, server=server) from exc
         except handshake.Refused as exc:
             raise ProtocolError(
                 "{server} did not complete TLS: {reason}.", server=server, reason=exc.args[0]
@@ -422,6 +426,8 @@ async def _probe(
         await _probe_handshake(target, address, _version_context(version), options, timeout)
     except (TimeoutError, Timeout):
         return "no answer"  # a stalled handshake or connect is no verdict on the version
+    except Closed:
+        return "not tested: the connection was reset"
     except ConnectFailed as exc:
         return f"not tested: {exc.fields.get('reason', 'could not connect')}"
     except ssl.SSLError:

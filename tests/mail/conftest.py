@@ -89,6 +89,7 @@ def servers(root: Authority, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             Scenario(mail_dns.WRONG_NAME, "tls", wrong),
             Scenario(mail_dns.PLAIN, "plain"),
             Scenario(mail_dns.SILENT, "silent"),
+            Scenario(mail_dns.CLOSES, "close"),
         ]
     )
     pages = {f"mta-sts.{domain}": Page(text.encode()) for domain, text in mail_dns.POLICIES.items()}

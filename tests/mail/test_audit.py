@@ -303,6 +303,19 @@ async def test_no_starttls_is_a_problem(servers: Servers) -> None:
     )
 
 
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+async def test_an_mx_that_accepts_and_closes_says_so(servers: Servers, reset: bool) -> None:
+    """It accepted the connection: "closed the connection", not an errno or a refusal."""
+    servers.farm.reset = reset
+    try:
+        report = await servers.audit("closes.test")
+    finally:
+        servers.farm.reset = False
+    assert one(said(report), "STARTTLS", "mx.closes.test") == (
+        "problem STARTTLS: MX mx.closes.test (127.0.0.8) closed the connection without a greeting."
+    )
+
+
 async def test_every_mx_silent_means_port_25_looks_blocked(servers: Servers) -> None:
     report = await servers.audit("silent.test")
     line = one(said(report), "port 25 looks blocked")

@@ -29,6 +29,7 @@ Records = dict[tuple[str, str], list[str]]
 
 # Loopback addresses of the SMTP scenarios (tests/servers/smtp.py).
 GOOD, EXPIRED, WRONG_NAME, PLAIN, SILENT = (f"127.0.0.{n}" for n in range(2, 7))
+CLOSES = "127.0.0.8"
 # Policy hosts: a valid certificate on .1, one for another name on .7.
 POLICY, BAD_POLICY = "127.0.0.1", "127.0.0.7"
 GOOD_MX = "mx.good.test"
@@ -154,6 +155,7 @@ def zone(good: x509.Certificate) -> Records:
         **_mx("wrong-name.test", "mx.wrong-name.test", WRONG_NAME),
         **_mx("plain.test", "mx.plain.test", PLAIN),
         **_mx("silent.test", "mx.silent.test", SILENT),
+        **_mx("closes.test", "mx.closes.test", CLOSES),
         # A port nobody answers on 127.0.0.1 stands in for a blocked port 25.
         **_mx("blocked.test", "mx.blocked.test", "127.0.0.1"),
         ("mixed.test.", "MX"): ["10 mx.mixed.test.", "20 mx.silent.test."],
