@@ -56,8 +56,12 @@ VERSIONS = (
 OLD_VERSIONS = frozenset({"TLS 1.0", "TLS 1.1"})
 MAX_ISSUER_BYTES = 64 * 1024
 SCHEMES = {"https": 443}
-# A server that accepts and then closes or resets, before or during the handshake.
-CLOSED = "{server} closed the connection during the TLS handshake."
+
+
+class HandshakeClosed(Closed):
+    """It accepted the connection, then closed or reset it before or during the handshake."""
+
+    template = "{server} closed the connection during the TLS handshake."
 
 
 @dataclass(frozen=True)
@@ -165,7 +169,7 @@ async def _connect(target: Target, address: policy.IPAddress, options: Options) 
     except ConnectionResetError as exc:
         # Refused would be ECONNREFUSED: a reset means it accepted, then closed at once.
         sock.close()
-        raise Closed(CLOSED, server=target.server(address)) from exc
+        raise HandshakeClosed(server=target.server(address)) from exc
     except OSError as exc:
         sock.close()
         reason = "connection refused" if isinstance(exc, ConnectionRefusedError) else None
@@ -318,7 +322,7 @@ async def connect_and_handshake(
         except handshake.NotTLS as exc:
             not_tls = exc  # asked about below, once this connection's slot is free again
         except handshake.Closed as exc:
-            raise Closed(CLOSED, server=server) from exc
+            raise HandshakeClosed(server=server) from exc
         except handshake.Refused as exc:
             raise ProtocolError(
                 "{server} did not complete TLS: {reason}.", server=server, reason=exc.args[0]
