@@ -22,6 +22,7 @@ import certifi
 import httpcore
 import httpx
 
+from chatbot import targets
 from chatbot.errors import NotResolvable, TargetRefused
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -259,19 +260,7 @@ class Resolver:
     @classmethod
     def from_specs(cls, specs: Iterable[str], timeout: float) -> Resolver:
         """From `ip`, `ip:port` or `[v6]:port` as operators write them (checked at start)."""
-        servers = []
-        for spec in specs:
-            if spec.startswith("["):
-                host, _, rest = spec[1:].partition("]")
-                port = rest.removeprefix(":") or "53"
-            elif spec.count(":") == 1:
-                host, port = spec.split(":")
-            else:
-                host, port = spec, "53"
-            if parse_ip(host) is None or not (port.isascii() and port.isdigit()):
-                raise ValueError(f"not a resolver address: {spec!r}")
-            servers.append((host, int(port)))
-        return cls(tuple(servers), timeout)
+        return cls(tuple(targets.server_address(spec) for spec in specs), timeout)
 
     async def addresses(self, host: str, port: int = 0) -> list[IPAddress]:
         if not self.nameservers:

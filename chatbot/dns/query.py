@@ -73,17 +73,9 @@ class Server:
 
 
 def parse_server(spec: str) -> Server:
-    """`ip`, `ip:port` or `[ipv6]:port`, as operators write resolvers."""
-    if spec.startswith("["):
-        host, _, rest = spec[1:].partition("]")
-        port = rest.removeprefix(":") or "53"
-    elif spec.count(":") == 1:
-        host, port = spec.split(":")
-    else:
-        host, port = spec, "53"
-    if policy.parse_ip(host) is None or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"not a resolver address: {spec!r}")
-    return Server(address=host, port=int(port))
+    """`ip`, `ip:port` or `[ipv6]:port`, as operators write resolvers (ValueError if not)."""
+    address, port = targets.server_address(spec)
+    return Server(address=address, port=port)
 
 
 @dataclass(frozen=True)
