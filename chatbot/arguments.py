@@ -21,8 +21,9 @@ MAX_TEXT = 4096
 # A user's word is quoted back in a sentence; a 100,000-character word is not.
 MAX_SHOWN = 60
 
-# Chat clients turn quotes curly and "--" into dashes; fold them back (the
-# Slack edge does the same, but the CLI and `chatbot send` text never passed it).
+# Chat clients turn quotes curly and "--" into dashes; fold them back. The one
+# table: the Slack edge folds with it too (slack.normalize_text), and `split`
+# folds again for the CLI and `chatbot send`, whose text never passes that edge.
 FOLD = str.maketrans(
     {
         "\u201c": '"',

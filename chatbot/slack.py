@@ -10,6 +10,7 @@ import html
 import re
 from typing import Any
 
+from chatbot.arguments import FOLD
 from chatbot.reply import Part, Reply
 
 # A Block Kit block as Slack's JSON. Built as plain dicts: slack_sdk's model
@@ -20,18 +21,6 @@ SECTION_LIMIT = 3000  # characters of text in one section block
 BLOCK_LIMIT = 50  # blocks in one message
 FENCE = "```"
 
-# Chat clients turn quotes curly and "--" into dashes; fold them back.
-_SMART = str.maketrans(
-    {
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u201e": '"',
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u2014": "--",
-        "\u2013": "--",
-    }
-)
 # <https://example.com|example.com>, <mailto:a@b.c|a@b.c>, <#C123|name>, <@U123>
 _WRAPPED = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
 _BACKTICK_RUN = re.compile(r"`(?=`)")
@@ -51,7 +40,7 @@ def _unwrap(match: re.Match[str]) -> str:
 def normalize_text(text: str) -> str:
     """What the user typed, before Slack wrapped, escaped and prettified it."""
     text = _WRAPPED.sub(_unwrap, text)
-    return html.unescape(text).translate(_SMART).strip()
+    return html.unescape(text).translate(FOLD).strip()
 
 
 def escape(text: str) -> str:
