@@ -449,14 +449,27 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         await self._pool.aclose()
 
 
+def ca_bundle(ca_file: str | None) -> str:
+    """The file of trusted CAs: `ca_file` (CHATBOT_TLS_CA_FILE), else certifi's Mozilla bundle.
+
+    The one choice behind /tls, the MTA-STS fetch, STARTTLS and the guarded client.
+    """
+    return ca_file or certifi.where()
+
+
+def ca_bundle_name(ca_file: str | None) -> str:
+    """The same trust store as a verdict names it."""
+    return f"the trust store {ca_file}" if ca_file else "the Mozilla trust store"
+
+
 def trust_store(ca_file: str | None = None) -> ssl.SSLContext:
-    """A verifying TLS client context trusting exactly `ca_file` (certifi's bundle by default).
+    """A verifying TLS client context trusting exactly `ca_bundle(ca_file)`.
 
     Made by hand rather than with ssl.create_default_context, which would read
     SSLKEYLOGFILE (and, without a file, SSL_CERT_FILE) from the environment.
     Cached per file and modification time: loading a bundle costs tens of ms.
     """
-    path = ca_file or certifi.where()
+    path = ca_bundle(ca_file)
     return _trust_store(path, os.stat(path).st_mtime)
 
 

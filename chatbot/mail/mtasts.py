@@ -15,7 +15,6 @@ import re
 import ssl
 from dataclasses import dataclass, field
 
-import certifi
 import httpx
 
 from chatbot import policy
@@ -40,7 +39,7 @@ class Options:
 
     @property
     def trust_store(self) -> str:
-        return self.ca_file or certifi.where()
+        return policy.ca_bundle(self.ca_file)
 
 
 @dataclass

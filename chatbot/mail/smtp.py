@@ -47,13 +47,11 @@ class Options:
 
     @property
     def trust_store(self) -> str:
-        import certifi
-
-        return self.ca_file or certifi.where()
+        return policy.ca_bundle(self.ca_file)
 
     @property
     def store_name(self) -> str:
-        return f"the trust store {self.ca_file}" if self.ca_file else "the Mozilla trust store"
+        return policy.ca_bundle_name(self.ca_file)
 
 
 @dataclass

@@ -29,7 +29,6 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import certifi
 import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
@@ -97,11 +96,11 @@ class Options:
 
     @property
     def trust_store(self) -> str:
-        return self.ca_file or certifi.where()
+        return policy.ca_bundle(self.ca_file)
 
     @property
     def store_name(self) -> str:
-        return f"the trust store {self.ca_file}" if self.ca_file else "the Mozilla trust store"
+        return policy.ca_bundle_name(self.ca_file)
 
 
 @lru_cache(maxsize=8)
