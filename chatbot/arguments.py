@@ -155,6 +155,20 @@ def read(text: str, declared: Sequence[Option]) -> Parsed:
     return parsed
 
 
+def one(words: Sequence[str], what: str) -> str:
+    """The one operand a command takes, or "Give one {what}." naming what was given."""
+    if len(words) == 1:
+        return words[0]
+    if not words:
+        raise UsageError("Give one {what}.", what=what)
+    raise UsageError(
+        "Give one {what}, not {count} ({words}).",
+        what=what,
+        count=len(words),
+        words=clip(", ".join(words), 120),
+    )
+
+
 def clip(text: str, limit: int = MAX_SHOWN) -> str:
     """User text fit to be quoted in a sentence: short, and control characters made visible."""
     shown = "".join(

@@ -88,16 +88,8 @@ def parse(text: str) -> Query:
         name = dns.reversename.from_address(str(address))
         shown = f"{address} ({name.to_text(omit_final_dot=True)})"
         types = types or [dns.rdatatype.PTR]
-    elif len(names) != 1:
-        if not names:
-            raise UsageError("Give one name to look up.")
-        raise UsageError(
-            "Give one name to look up, not {count} ({names}).",
-            count=len(names),
-            names=arguments.clip(", ".join(names), 120),
-        )
     else:
-        name, shown = to_name(names[0])
+        name, shown = to_name(arguments.one(names, "name to look up"))
     unique = tuple(dict.fromkeys(types or [dns.rdatatype.A]))
     if len(unique) > MAX_TYPES:
         raise UsageError(

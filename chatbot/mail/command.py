@@ -75,19 +75,11 @@ def parse(text: str) -> tuple[str, str, tuple[str, ...]]:
             selectors.append(selector)
         if not value.strip(","):
             raise UsageError("dkim= needs a selector, such as dkim=google.")
-    names = parsed.words
-    if len(names) != 1:
-        if not names:
-            raise UsageError("Give one domain to audit.")
-        raise UsageError(
-            "Give one domain to audit, not {count} ({names}).",
-            count=len(names),
-            names=arguments.clip(", ".join(names), 120),
-        )
+    word = arguments.one(parsed.words, "domain to audit")
     unique = tuple(dict.fromkeys(selectors))
     if len(unique) > MAX_SELECTORS:
         raise UsageError("Give at most {limit} DKIM selectors.", limit=MAX_SELECTORS)
-    ascii_name, shown = domain(names[0])
+    ascii_name, shown = domain(word)
     return ascii_name, shown, unique
 
 
