@@ -1,7 +1,8 @@
 """How much a /mail audit gains from running its checks at once.
 
 Starts the test servers of tests/mail (DNS with a delay on every answer to
-stand in for a network round trip, SMTP with STARTTLS, HTTPS for MTA-STS),
+stand in for a network round trip, the signed tree DANE's TLSA records are
+validated in with the same delay, SMTP with STARTTLS, HTTPS for MTA-STS),
 then times, alternately and many times over, for `two-mx.test` (2 MX hosts,
 every record present, SPF with nested includes, DKIM, TLSA on both MX):
   each check alone - MX, SPF, DMARC, DKIM, MTA-STS, TLS-RPT, BIMI, and
@@ -34,6 +35,7 @@ from chatbot.mail.lookup import Lookup
 from chatbot.settings import Settings
 from chatbot.tls import check as tls
 from tests.servers import mail_dns
+from tests.servers.dns_hierarchy import Hierarchy
 from tests.servers.mail_https import Page, PolicyServers
 from tests.servers.smtp import Farm, Scenario
 from tests.servers.tls import Authority
@@ -66,7 +68,7 @@ def singles(options: audit.Options) -> dict[str, Callable[[], Awaitable[Any]]]:
     async def starttls() -> Any:
         lookup = fresh()
         task = asyncio.ensure_future(mx.find(lookup, DOMAIN))
-        return await audit._starttls(lookup, task, options, None, None)
+        return await audit._starttls(lookup, task, options, None, None, time.perf_counter())
 
     return {
         "MX": lambda: mx.find(fresh(), DOMAIN),
@@ -84,7 +86,11 @@ async def main(rounds: int, delay_ms: float) -> None:
     root = Authority("Bench Root CA")
     good = root.issue(*mail_dns.GOOD_NAMES)
     SlowDNS.delay = delay_ms / 1000
-    dns_server = SlowDNS(mail_dns.zone(good.cert))
+    records = mail_dns.zone(good.cert)
+    dns_server = SlowDNS(records)
+    tree = Hierarchy(mail_dns.tree(records))
+    for server in tree.servers.values():
+        server.delay = delay_ms / 1000
     farm = Farm([Scenario(mail_dns.GOOD, "tls", good)])
     pages = {f"mta-sts.{d}": Page(t.encode()) for d, t in mail_dns.POLICIES.items()}
     https = PolicyServers([(mail_dns.POLICY, root.issue(*mail_dns.POLICY_NAMES))], pages)
@@ -93,8 +99,10 @@ async def main(rounds: int, delay_ms: float) -> None:
         dns_server.running(),
         farm.running(),
         https.running(),
+        tree.running(),
     ):
         ca_file = root.write_pem(Path(tmp) / "ca.pem")
+        anchors = tree.anchor_file(Path(tmp) / "root.ds")
         settings = Settings(
             dns_resolvers=(dns_server.address,),
             target_resolvers=(dns_server.address,),
@@ -102,6 +110,8 @@ async def main(rounds: int, delay_ms: float) -> None:
             tls_ca_file=str(ca_file),
             smtp_port=farm.port,
             mail_https_port=https.port,
+            dns_root_servers=(tree.root,),
+            dnssec_trust_anchors=str(anchors),
         )
         options = command.options(settings)
         serial = replace(options, sequential=True)

@@ -21,8 +21,9 @@ MAX_TEXT = 4096
 # A user's word is quoted back in a sentence; a 100,000-character word is not.
 MAX_SHOWN = 60
 
-# Chat clients turn quotes curly and "--" into dashes; fold them back (the
-# Slack edge does the same, but the CLI and `chatbot send` text never passed it).
+# Chat clients turn quotes curly and "--" into dashes; fold them back. The one
+# table: the Slack edge folds with it too (slack.normalize_text), and `split`
+# folds again for the CLI and `chatbot send`, whose text never passes that edge.
 FOLD = str.maketrans(
     {
         "\u201c": '"',
@@ -152,6 +153,20 @@ def read(text: str, declared: Sequence[Option]) -> Parsed:
             raise UsageError("{word} is not an option I know.", word=clip(word))
         parsed.words.append(word)
     return parsed
+
+
+def one(words: Sequence[str], what: str) -> str:
+    """The one operand a command takes, or "Give one {what}." naming what was given."""
+    if len(words) == 1:
+        return words[0]
+    if not words:
+        raise UsageError("Give one {what}.", what=what)
+    raise UsageError(
+        "Give one {what}, not {count} ({words}).",
+        what=what,
+        count=len(words),
+        words=clip(", ".join(words), 120),
+    )
 
 
 def clip(text: str, limit: int = MAX_SHOWN) -> str:

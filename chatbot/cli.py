@@ -129,12 +129,7 @@ def _settings() -> Settings | None:
     from chatbot import config_errors
     from chatbot.settings import get_settings
 
-    try:
-        return config_errors.load(get_settings)
-    except config_errors.BadSettings as exc:
-        for line in exc.lines:
-            print(f"chatbot: {line}", file=sys.stderr)
-        return None
+    return config_errors.load_or_complain(get_settings)
 
 
 def _run(name: str, words: list[str], settings: Settings) -> int:

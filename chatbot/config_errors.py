@@ -15,6 +15,7 @@ its name) and each pydantic error type has a short phrase, so a field added to
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -141,3 +142,17 @@ def load(factory: Callable[[], Settings] = Settings) -> Settings:
         return factory()
     except ValidationError as exc:
         raise BadSettings(problems(exc)) from None
+
+
+def load_or_complain(factory: Callable[[], Settings] = Settings) -> Settings | None:
+    """Settings, or None after one `chatbot: ...` line per problem on stderr.
+
+    The one way every entry point (`chatbot serve`, the CLI commands,
+    `uvicorn chatbot:app`) refuses bad settings; each then exits with status 2.
+    """
+    try:
+        return load(factory)
+    except BadSettings as exc:
+        for line in exc.lines:
+            print(f"chatbot: {line}", file=sys.stderr)
+        return None

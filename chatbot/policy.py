@@ -22,6 +22,7 @@ import certifi
 import httpcore
 import httpx
 
+from chatbot import targets
 from chatbot.errors import NotResolvable, TargetRefused
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -259,19 +260,7 @@ class Resolver:
     @classmethod
     def from_specs(cls, specs: Iterable[str], timeout: float) -> Resolver:
         """From `ip`, `ip:port` or `[v6]:port` as operators write them (checked at start)."""
-        servers = []
-        for spec in specs:
-            if spec.startswith("["):
-                host, _, rest = spec[1:].partition("]")
-                port = rest.removeprefix(":") or "53"
-            elif spec.count(":") == 1:
-                host, port = spec.split(":")
-            else:
-                host, port = spec, "53"
-            if parse_ip(host) is None or not (port.isascii() and port.isdigit()):
-                raise ValueError(f"not a resolver address: {spec!r}")
-            servers.append((host, int(port)))
-        return cls(tuple(servers), timeout)
+        return cls(tuple(targets.server_address(spec) for spec in specs), timeout)
 
     async def addresses(self, host: str, port: int = 0) -> list[IPAddress]:
         if not self.nameservers:
@@ -460,14 +449,27 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         await self._pool.aclose()
 
 
+def ca_bundle(ca_file: str | None) -> str:
+    """The file of trusted CAs: `ca_file` (CHATBOT_TLS_CA_FILE), else certifi's Mozilla bundle.
+
+    The one choice behind /tls, the MTA-STS fetch, STARTTLS and the guarded client.
+    """
+    return ca_file or certifi.where()
+
+
+def ca_bundle_name(ca_file: str | None) -> str:
+    """The same trust store as a verdict names it."""
+    return f"the trust store {ca_file}" if ca_file else "the Mozilla trust store"
+
+
 def trust_store(ca_file: str | None = None) -> ssl.SSLContext:
-    """A verifying TLS client context trusting exactly `ca_file` (certifi's bundle by default).
+    """A verifying TLS client context trusting exactly `ca_bundle(ca_file)`.
 
     Made by hand rather than with ssl.create_default_context, which would read
     SSLKEYLOGFILE (and, without a file, SSL_CERT_FILE) from the environment.
     Cached per file and modification time: loading a bundle costs tens of ms.
     """
-    path = ca_file or certifi.where()
+    path = ca_bundle(ca_file)
     return _trust_store(path, os.stat(path).st_mtime)
 
 

@@ -28,11 +28,8 @@ def serve(host: str, port: int | None) -> int:
     from chatbot.settings import get_settings
     from chatbot.web import MissingSecret, create_app
 
-    try:
-        settings = config_errors.load(get_settings)
-    except config_errors.BadSettings as exc:
-        for line in exc.lines:
-            print(f"chatbot: {line}", file=sys.stderr)
+    settings = config_errors.load_or_complain(get_settings)
+    if settings is None:
         return 2
     secret = settings.slack_signing_secret.get_secret_value()
     if not secret.strip():

@@ -23,26 +23,6 @@ def _split(value: object) -> object:
     return value
 
 
-def resolver_problem(spec: str) -> str | None:
-    """Why `spec` is not `ip`, `ip:port` or `[ipv6]:port`, or None when it is one."""
-    if spec.startswith("["):
-        host, _, rest = spec[1:].partition("]")
-        if rest and not rest.startswith(":"):
-            return f"{spec} is not ip, ip:port or [ipv6]:port"
-        port = rest[1:] if rest else "53"
-    elif spec.count(":") == 1:
-        host, port = spec.split(":")
-    else:
-        host, port = spec, "53"
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return f"{host or spec} is not an IP address (give ip, ip:port or [ipv6]:port)"
-    if not (port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536):
-        return f"{port or '(empty)'} is not a port from 1 to 65535"
-    return None
-
-
 def url_problem(url: str) -> str | None:
     """Why `url` is not an http(s) URL with a host, or None when it is one."""
     try:
@@ -194,12 +174,12 @@ class Settings(BaseSettings):
     @field_validator("dns_resolvers", "target_resolvers")
     @classmethod
     def _resolvers(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        from chatbot.targets import server_address
+
         if not value and info.field_name == "dns_resolvers":
             raise ValueError("must list at least one resolver (ip, ip:port or [ipv6]:port)")
         for spec in value:
-            problem = resolver_problem(spec)
-            if problem:
-                raise ValueError(problem)
+            server_address(spec)  # its ValueError says what is wrong
         return value
 
     @field_validator("response_url_prefixes", "rdap_bootstrap_url")
@@ -235,12 +215,12 @@ class Settings(BaseSettings):
     @field_validator("dns_root_servers", "dns_compare_resolvers")
     @classmethod
     def _server_list(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from chatbot.targets import server_address
+
         if not 1 <= len(value) <= 32:
             raise ValueError(f"give 1 to 32 servers, not {len(value)}")
         for spec in value:
-            problem = resolver_problem(spec)
-            if problem:
-                raise ValueError(problem)
+            server_address(spec)  # its ValueError says what is wrong
         return value
 
     @field_validator("dnssec_trust_anchors")

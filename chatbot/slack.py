@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from chatbot.arguments import FOLD
 from chatbot.reply import Part, Reply
 
 # A Block Kit block as Slack's JSON. Built as plain dicts: slack_sdk's model
@@ -30,18 +31,6 @@ RUN = "run"  # run a command from a summary (Check hosts) as a new answer
 # A user id from Slack, before it goes into markup as <@U…>.
 _USER_ID = re.compile(r"[UW][A-Z0-9]{1,30}")
 
-# Chat clients turn quotes curly and "--" into dashes; fold them back.
-_SMART = str.maketrans(
-    {
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u201e": '"',
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u2014": "--",
-        "\u2013": "--",
-    }
-)
 # <https://example.com|example.com>, <mailto:a@b.c|a@b.c>, <#C123|name>, <@U123>
 _WRAPPED = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
 _BACKTICK_RUN = re.compile(r"`(?=`)")
@@ -61,7 +50,7 @@ def _unwrap(match: re.Match[str]) -> str:
 def normalize_text(text: str) -> str:
     """What the user typed, before Slack wrapped, escaped and prettified it."""
     text = _WRAPPED.sub(_unwrap, text)
-    return html.unescape(text).translate(_SMART).strip()
+    return html.unescape(text).translate(FOLD).strip()
 
 
 def escape(text: str) -> str:

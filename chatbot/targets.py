@@ -55,6 +55,35 @@ def port(text: str) -> int:
     return value
 
 
+def server_address(spec: str) -> tuple[str, int]:
+    """A server as operators configure one: `ip`, `ip:port` or `[ipv6]:port` (53 by default).
+
+    The one reading of CHATBOT_DNS_RESOLVERS and its kin: the settings check
+    every spec with it at start (the ValueError says what is wrong, for the
+    operator), and /dig, /mail and the address policy's resolver read the same
+    spec the same way. The address is returned as written, without brackets.
+    """
+    if spec.startswith("["):
+        host, _, rest = spec[1:].partition("]")
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"{spec} is not ip, ip:port or [ipv6]:port")
+        port_text = rest[1:] if rest else "53"
+    elif spec.count(":") == 1:
+        host, port_text = spec.split(":")
+    else:
+        host, port_text = spec, "53"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(
+            f"{host or spec or '(empty)'} is not an IP address (give ip, ip:port or [ipv6]:port)"
+        ) from None
+    value = number(port_text, MAX_PORT)
+    if not value:
+        raise ValueError(f"{port_text or '(empty)'} is not a port from 1 to 65535")
+    return host, value
+
+
 @dataclass(frozen=True)
 class Host:
     """A host name or an IP address, as it is asked for and as it is shown."""

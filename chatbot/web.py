@@ -150,7 +150,11 @@ def create_app(
 
 
 def app_from_environment() -> FastAPI:
-    settings = get_settings()
+    from chatbot import config_errors
+
+    settings = config_errors.load_or_complain(get_settings)
+    if settings is None:
+        raise SystemExit(2)
     logs.configure(
         project=settings.google_cloud_project,
         secrets=(settings.slack_signing_secret.get_secret_value(),),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from chatbot.arguments import Option, clip, read
@@ -52,3 +54,23 @@ def test_clip() -> None:
     assert clip("short") == "short"
     assert clip("x" * 100) == "x" * 59 + "…"
     assert clip("a\u202eb\x00") == "aU+202EbU+0000"
+
+
+@pytest.mark.parametrize(
+    ("parse", "what"),
+    [
+        ("chatbot.dns.command", "name to look up"),
+        ("chatbot.registration.command", "domain, address or AS number"),
+        ("chatbot.tls.command", "host to check"),
+        ("chatbot.mail.command", "domain to audit"),
+    ],
+)
+def test_every_command_asks_for_its_one_operand_alike(parse: str, what: str) -> None:
+    """One sentence for none and for several, naming what was given, in every command."""
+    module = importlib.import_module(parse)
+    with pytest.raises(UsageError) as caught:
+        module.parse("")
+    assert caught.value.message == f"Give one {what}."
+    with pytest.raises(UsageError) as caught:
+        module.parse("example.com example.org")
+    assert caught.value.message == f"Give one {what}, not 2 (example.com, example.org)."

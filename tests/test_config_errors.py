@@ -220,3 +220,18 @@ def test_cli_refuses_an_empty_resolver_list() -> None:
 def test_help_needs_no_settings() -> None:
     done = run_cli("--help", PORT="abc")
     assert done.returncode == 0 and "serve" in done.stdout
+
+
+def test_uvicorn_refuses_to_start_with_one_line_per_problem() -> None:
+    """`uvicorn chatbot:app` (the container's other way in) reads the same settings."""
+    done = subprocess.run(
+        [sys.executable, "-m", "uvicorn", "chatbot:app", "--port", "0"],
+        env={**CLEAN, "SLACK_SIGNING_SECRET": "s3cret", **BAD},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2, done
+    assert done.stderr.splitlines() == EXPECTED
+    assert done.stdout == ""

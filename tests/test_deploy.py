@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from chatbot import config_errors
 from chatbot.settings import Settings
 from chatbot.web import create_app
 
@@ -36,6 +38,27 @@ def _container(service: dict[str, Any]) -> dict[str, Any]:
 
 def _env(service: dict[str, Any]) -> dict[str, Any]:
     return {item["name"]: item for item in _container(service).get("env", [])}
+
+
+# Variables an operator may set, made from the Settings class (never a list by hand).
+SETTINGS_VARIABLES = {config_errors.env_name(name): name for name in Settings.model_fields}
+# `# - name: X` / `#   value: Y` pairs: settings left for the operator to uncomment.
+_COMMENTED = re.compile(r"^\s*#\s*- name: (\S+)\n\s*#\s+value: (.+)$", re.M)
+
+
+def _commented_env() -> dict[str, str]:
+    text = (ROOT / "deploy" / "service.yaml").read_text()
+    return {name: value.strip().strip('"') for name, value in _COMMENTED.findall(text)}
+
+
+def _settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings read from exactly `env` as pydantic-settings reads the environment."""
+    for name in list(os.environ):
+        if name.upper().startswith("CHATBOT_") or name.upper() in SETTINGS_VARIABLES:
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return config_errors.load()
 
 
 def test_is_a_knative_service(service: dict[str, Any]) -> None:
@@ -87,19 +110,59 @@ def test_request_timeout_covers_an_inline_answer(service: dict[str, Any]) -> Non
     assert spec["containerConcurrency"] >= 1
 
 
-def test_startup_probe_asks_a_route_that_exists(service: dict[str, Any]) -> None:
-    probe = _container(service)["startupProbe"]["httpGet"]
-    assert probe["port"] == _container(service)["ports"][0]["containerPort"]
+@pytest.mark.parametrize(
+    ("probe", "path"),
+    # Startup waits for /ready (the app started, its delivery client works); liveness
+    # asks /health, which a failing receiver or network does not turn to 503: a
+    # restart would not cure those and would drop the answers still pending.
+    [("startupProbe", "/ready"), ("livenessProbe", "/health")],
+)
+def test_probes_ask_the_routes_meant_for_them(
+    service: dict[str, Any], probe: str, path: str
+) -> None:
+    asked = _container(service)[probe]["httpGet"]
+    assert asked["path"] == path
+    assert asked["port"] == _container(service)["ports"][0]["containerPort"]
     app = create_app(Settings(slack_signing_secret="x"))
     paths = {getattr(route, "path", None) for route in app.routes}
-    assert probe["path"] in paths
+    assert asked["path"] in paths
 
 
-def test_admission_settings_fit_an_instance(service: dict[str, Any]) -> None:
+def test_every_variable_is_a_setting(service: dict[str, Any]) -> None:
+    """A misspelt variable is ignored by pydantic-settings (extra="ignore"): caught here,
+    commented-out ones too, since an operator uncomments them as they are."""
+    named = set(_env(service)) | set(_commented_env())
+    assert "CHATBOT_RATE_LIMIT_STORAGE" in named and "CHATBOT_ALLOWED_TEAM_IDS" in named
+    assert named - set(SETTINGS_VARIABLES) == set()
+
+
+def test_values_parse_as_settings(service: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read from the environment as the service reads it, uncommented ones included, each
+    value reaches its setting (and none is refused: `load` raises on any problem)."""
     env = {name: item["value"] for name, item in _env(service).items() if "value" in item}
-    settings = Settings(
-        **{name.removeprefix("CHATBOT_").lower(): value for name, value in env.items()}
-    )
+    everything = {**env, **_commented_env()}
+    settings = _settings_from(everything, monkeypatch)
+    for name, value in everything.items():
+        field = SETTINGS_VARIABLES[name]
+        assert getattr(settings, field) == getattr(Settings(**{field: value}), field), name
+    # Google Cloud blocks outbound port 25: /mail must not try it there.
+    assert env["CHATBOT_MAIL_SMTP_CHECKS"] == "false" and settings.mail_smtp_checks is False
+    for name in (
+        "CHATBOT_RATE_LIMIT_USER",
+        "CHATBOT_RATE_LIMIT_TEAM",
+        "CHATBOT_RATE_LIMIT_STORAGE",
+        "CHATBOT_ALLOWED_TEAM_IDS",
+        "CHATBOT_MAX_BODY_BYTES",
+        "CHATBOT_MAX_CONNECTIONS",
+    ):
+        assert name in everything
+
+
+def test_admission_settings_fit_an_instance(
+    service: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {name: item["value"] for name, item in _env(service).items() if "value" in item}
+    settings = _settings_from(env, monkeypatch)
     spec = _template(service)["spec"]
     memory = _container(service)["resources"]["limits"]["memory"]
     assert memory.endswith("Mi")

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import certifi
 import httpx
 import pytest
 import trustme
@@ -219,7 +220,7 @@ async def test_resolver_with_nameservers_asks_them(dns_server: DNSServer) -> Non
 
 @pytest.mark.parametrize("spec", ["dns.google", "127.0.0.1:x", "[::1]:\uff15\uff13", ""])
 def test_resolver_specs_are_addresses(spec: str) -> None:
-    with pytest.raises(ValueError, match="not a resolver address"):
+    with pytest.raises(ValueError, match=r"is not an IP address|is not a port from 1 to 65535"):
         policy.Resolver.from_specs([spec], timeout=1)
 
 
@@ -280,3 +281,19 @@ async def test_guarded_client_resolves_with_the_given_resolver(receiver: Receive
             with pytest.raises(httpx.ConnectError):
                 await c.get("http://svc.test:1/")
     assert receiver.posts == [{"a": 1}]
+
+
+@pytest.mark.parametrize("ca_file", [None, "/etc/chatbot/ca.pem"])
+def test_one_trust_store_for_every_tls_client(ca_file: str | None) -> None:
+    """/tls, STARTTLS and the MTA-STS fetch trust, and name, the same CA bundle."""
+    from chatbot.mail import mtasts, smtp
+    from chatbot.tls import check
+
+    expected = ca_file or certifi.where()
+    assert policy.ca_bundle(ca_file) == expected
+    assert check.Options(ca_file=ca_file).trust_store == expected
+    assert smtp.Options(ca_file=ca_file).trust_store == expected
+    assert mtasts.Options(ca_file=ca_file).trust_store == expected
+    name = check.Options(ca_file=ca_file).store_name
+    assert name == smtp.Options(ca_file=ca_file).store_name
+    assert name == (f"the trust store {ca_file}" if ca_file else "the Mozilla trust store")

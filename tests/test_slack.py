@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from chatbot import slack
+from chatbot import arguments, slack
 from chatbot.commands import COMMANDS, Invocation
 from chatbot.reply import Reply, code, context, text
 
@@ -24,6 +24,14 @@ from chatbot.reply import Reply, code, context, text
 )
 def test_normalize_text(typed: str, plain: str) -> None:
     assert slack.normalize_text(typed) == plain
+
+
+def test_slack_and_the_cli_fold_the_same_characters() -> None:
+    """One table (arguments.FOLD) for the Slack edge and the word splitter."""
+    for code_point, plain in arguments.FOLD.items():
+        typed = f"a{chr(code_point)}b"
+        assert slack.normalize_text(typed) == typed.translate(arguments.FOLD) == f"a{plain}b"
+        assert arguments.split(typed) == arguments.split(slack.normalize_text(typed))
 
 
 def test_message_escapes_slack_control_characters() -> None:

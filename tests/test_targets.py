@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
-from chatbot import arguments, targets
+import pytest
+from pydantic import ValidationError
+
+from chatbot import arguments, policy, targets
 from chatbot.dns import command as dig
+from chatbot.dns.query import parse_server
 from chatbot.errors import UsageError
 from chatbot.registration import command as whois
+from chatbot.settings import Settings
 from chatbot.slack import normalize_text
 from chatbot.tls import command as tls
 
@@ -215,3 +220,50 @@ def test_every_command_refuses_the_same_word_the_same_way(word: str) -> None:
             parse(word)  # type: ignore[operator]
         sentences.add(caught.value.message)
     assert len(sentences) == 1, sentences
+
+
+# --- servers as operators configure them (CHATBOT_DNS_RESOLVERS and kin) ----------------
+
+SERVER_SPECS = [
+    ("8.8.8.8", ("8.8.8.8", 53)),
+    ("127.0.0.1:5353", ("127.0.0.1", 5353)),
+    ("[2001:db8::1]:5353", ("2001:db8::1", 5353)),
+    ("[2001:db8::1]", ("2001:db8::1", 53)),
+    ("2001:db8::1", ("2001:db8::1", 53)),
+    ("dns.google", "dns.google is not an IP address (give ip, ip:port or [ipv6]:port)"),
+    ("8.8.8.8:0", "0 is not a port from 1 to 65535"),
+    ("8.8.8.8:99999", "99999 is not a port from 1 to 65535"),
+    ("8.8.8.8:5\u00b3", "5\u00b3 is not a port from 1 to 65535"),
+    ("127.0.0.1:", "(empty) is not a port from 1 to 65535"),
+    ("[::1]x", "[::1]x is not ip, ip:port or [ipv6]:port"),
+    ("", "(empty) is not an IP address (give ip, ip:port or [ipv6]:port)"),
+]
+
+
+@pytest.mark.parametrize(("spec", "expected"), SERVER_SPECS)
+def test_server_address_is_read_one_way_everywhere(
+    spec: str, expected: tuple[str, int] | str
+) -> None:
+    """The settings, /dig's servers and the policy's resolver read a spec alike."""
+
+    def dig_server() -> tuple[str, int]:
+        server = parse_server(spec)
+        return server.address, server.port
+
+    readers = [
+        lambda: targets.server_address(spec),
+        dig_server,
+        lambda: policy.Resolver.from_specs([spec], timeout=1).nameservers[0],
+    ]
+    for read in readers:
+        if isinstance(expected, str):
+            with pytest.raises(ValueError) as caught:
+                read()
+            assert str(caught.value) == expected
+        else:
+            assert read() == expected
+    if isinstance(expected, str):
+        with pytest.raises(ValidationError, match=re.escape(expected)):
+            Settings(dns_resolvers=(spec,))
+    else:
+        assert Settings(dns_resolvers=(spec,)).dns_resolvers == (spec,)

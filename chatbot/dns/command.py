@@ -88,16 +88,8 @@ def parse(text: str) -> Query:
         name = dns.reversename.from_address(str(address))
         shown = f"{address} ({name.to_text(omit_final_dot=True)})"
         types = types or [dns.rdatatype.PTR]
-    elif len(names) != 1:
-        if not names:
-            raise UsageError("Give one name to look up.")
-        raise UsageError(
-            "Give one name to look up, not {count} ({names}).",
-            count=len(names),
-            names=arguments.clip(", ".join(names), 120),
-        )
     else:
-        name, shown = to_name(names[0])
+        name, shown = to_name(arguments.one(names, "name to look up"))
     unique = tuple(dict.fromkeys(types or [dns.rdatatype.A]))
     if len(unique) > MAX_TYPES:
         raise UsageError(
@@ -205,7 +197,7 @@ def checked_depth(query: Query) -> Query:
 
 
 @lru_cache(maxsize=4)
-def _anchors(path: str | None) -> validate.Anchors:
+def load_anchors(path: str | None) -> validate.Anchors:
     from chatbot.dns import validate
 
     if path is None:
@@ -241,7 +233,7 @@ async def run_depth(query: Query, options: Options, depth: Depth) -> Reply:
         found = await trace.trace(query.name, rdtype, walk)
         return render_trace.render(query.shown, found, dnssec=query.dnssec)
     if query.validate:
-        anchors = _anchors(depth.trust_anchors)
+        anchors = load_anchors(depth.trust_anchors)
         checked = await validate.validate(query.name, rdtype, validate.Options(walk, anchors))
         return render_validate.render(query.shown, checked)
     compared = await compare.compare(

@@ -73,17 +73,9 @@ class Server:
 
 
 def parse_server(spec: str) -> Server:
-    """`ip`, `ip:port` or `[ipv6]:port`, as operators write resolvers."""
-    if spec.startswith("["):
-        host, _, rest = spec[1:].partition("]")
-        port = rest.removeprefix(":") or "53"
-    elif spec.count(":") == 1:
-        host, port = spec.split(":")
-    else:
-        host, port = spec, "53"
-    if policy.parse_ip(host) is None or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"not a resolver address: {spec!r}")
-    return Server(address=host, port=int(port))
+    """`ip`, `ip:port` or `[ipv6]:port`, as operators write resolvers (ValueError if not)."""
+    address, port = targets.server_address(spec)
+    return Server(address=address, port=port)
 
 
 @dataclass(frozen=True)
@@ -284,7 +276,9 @@ async def send(
     except TimeoutError:
         exchange.error = Timeout(server=server, seconds=timeout).message
         exchange.timed_out = True
-    except EOFError:  # asyncio.IncompleteReadError too
+    except (EOFError, ConnectionResetError, BrokenPipeError):
+        # It accepted the connection: a reset (closed with our question unread) or an
+        # early end (asyncio.IncompleteReadError) is a close, not a failure to connect.
         exchange.error = Closed(server=server).message
     except OSError as exc:
         exchange.error = ConnectFailed(server=server, reason=exc.strerror or str(exc)).message

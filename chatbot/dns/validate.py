@@ -134,6 +134,8 @@ class Verdict:
     chain: list[str] = field(default_factory=list)
     reason: str | None = None
     signatures: int = 0
+    # Insecure only: where the chain of trust ends, in a few words ("no DS at example.com").
+    ends: str | None = None
 
 
 @dataclass
@@ -154,6 +156,7 @@ class Validation:
     anchors: Anchors
     source: str = "the zones' authoritative servers"
     milliseconds: float = 0.0
+    queries: int = 0  # the trace's and the DNSKEY and DS look-ups after it
 
 
 async def validate(
@@ -182,7 +185,9 @@ async def validate(
             now = time.time() if options.now is None else options.now
             verdict = await asyncio.to_thread(judge, result, evidence, options.anchors, now)
     elapsed = (time.perf_counter() - started) * 1000
-    return Validation(result, verdict, options.anchors, milliseconds=elapsed)
+    return Validation(
+        result, verdict, options.anchors, milliseconds=elapsed, queries=walker.queries
+    )
 
 
 # --- gathering ------------------------------------------------------------------
@@ -305,6 +310,7 @@ class _State:
     status: Status
     keys: list[DNSKEY] = field(default_factory=list)
     reason: str | None = None
+    ends: str | None = None
 
 
 class _Judge:
@@ -487,6 +493,7 @@ class _Judge:
                 "insecure",
                 reason=f"The DS records of {_n(zone)} use only {kinds}, which I cannot check: "
                 f"validators treat {_n(zone)} as unsigned (RFC 4035 §5.2).",
+                ends=f"only DS algorithms I cannot check at {_n(zone)}",
             )
         response = self.evidence.keys.get(zone)
         dnskey, key_sigs = _find(response, zone, dns.rdatatype.DNSKEY) if response else (None, [])
@@ -576,6 +583,7 @@ class _Judge:
             f"has no DS record: the chain of trust ends at {_n(parent)}, so {_n(zone)} "
             "and everything in it are unsigned (insecure, not broken). To sign it, "
             f"publish its DS at {_n(parent)}.",
+            ends=f"no DS at {_n(zone)}",
         )
 
     def _checked(
@@ -853,4 +861,4 @@ def judge(result: trace.Trace, evidence: Evidence, anchors: Anchors, now: float)
     verdicts = [judge.data(walk) for walk in result.walks if walk.response is not None]
     order = {"bogus": 0, "indeterminate": 1, "insecure": 2, "secure": 3}
     worst = min(verdicts, key=lambda s: order[s.status])
-    return Verdict(worst.status, judge.chain, worst.reason, judge.signatures)
+    return Verdict(worst.status, judge.chain, worst.reason, judge.signatures, worst.ends)

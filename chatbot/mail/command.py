@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from chatbot import arguments, policy, targets
 from chatbot.commands import MAIL_OPTIONS
+from chatbot.dns.command import depth_options, load_anchors
 from chatbot.dns.query import parse_server
 from chatbot.errors import UsageError
 from chatbot.mail import dkim, mtasts, smtp
 from chatbot.mail.audit import Options, audit
+from chatbot.mail.lookup import Dnssec
 from chatbot.mail.render import render
 from chatbot.reply import Reply
 from chatbot.settings import Settings
@@ -17,6 +19,7 @@ MAX_SELECTORS = 10
 
 def options(settings: Settings) -> Options:
     resolver = policy.Resolver.from_specs(settings.target_resolvers, settings.dns_timeout_seconds)
+    depth = depth_options(settings)  # /dig +validate's roots and trust anchor
     return Options(
         resolvers=tuple(parse_server(s) for s in settings.dns_resolvers),
         dns_timeout=settings.dns_timeout_seconds,
@@ -36,6 +39,12 @@ def options(settings: Settings) -> Options:
             allow_private=settings.allow_private_targets,
         ),
         smtp_checks=settings.mail_smtp_checks,
+        dnssec=Dnssec(
+            roots=depth.roots,
+            anchors=load_anchors(depth.trust_anchors),
+            timeout=settings.dns_timeout_seconds,
+            allow_private=settings.allow_private_targets,
+        ),
         # Leave a moment of the command's deadline for the answer itself.
         deadline=max(settings.command_deadline_seconds - 0.5, 0.5),
     )
@@ -66,19 +75,11 @@ def parse(text: str) -> tuple[str, str, tuple[str, ...]]:
             selectors.append(selector)
         if not value.strip(","):
             raise UsageError("dkim= needs a selector, such as dkim=google.")
-    names = parsed.words
-    if len(names) != 1:
-        if not names:
-            raise UsageError("Give one domain to audit.")
-        raise UsageError(
-            "Give one domain to audit, not {count} ({names}).",
-            count=len(names),
-            names=arguments.clip(", ".join(names), 120),
-        )
+    word = arguments.one(parsed.words, "domain to audit")
     unique = tuple(dict.fromkeys(selectors))
     if len(unique) > MAX_SELECTORS:
         raise UsageError("Give at most {limit} DKIM selectors.", limit=MAX_SELECTORS)
-    ascii_name, shown = domain(names[0])
+    ascii_name, shown = domain(word)
     return ascii_name, shown, unique
 
 

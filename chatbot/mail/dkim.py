@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from chatbot.mail import findings as f
+from chatbot.mail import tags as tag_list
 from chatbot.mail.lookup import Lookup
 
 CHECK = "DKIM"
@@ -42,18 +43,9 @@ class Key:
     lookup_error: str = ""
 
 
-def _tags(text: str) -> dict[str, str]:
-    tags: dict[str, str] = {}
-    for part in text.split(";"):
-        name, equals, value = part.partition("=")
-        if equals:
-            tags.setdefault(name.strip().lower(), re.sub(r"\s+", "", value))
-    return tags
-
-
 def parse(key: Key, text: str) -> Key:
     """Fill `key` from its record's text: tags, key type and size, revoked, testing."""
-    key.tags = tags = _tags(text)
+    key.tags = tags = tag_list.read(text, squeeze=True)
     if "v" in tags and tags["v"] != "DKIM1":
         key.error = f"v={tags['v']} is not DKIM1"
         return key

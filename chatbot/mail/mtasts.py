@@ -15,12 +15,12 @@ import re
 import ssl
 from dataclasses import dataclass, field
 
-import certifi
 import httpx
 
 from chatbot import policy
 from chatbot.errors import ChatbotError
 from chatbot.mail import findings as f
+from chatbot.mail import tags as tag_list
 from chatbot.mail.lookup import Lookup
 
 CHECK = "MTA-STS"
@@ -40,7 +40,7 @@ class Options:
 
     @property
     def trust_store(self) -> str:
-        return self.ca_file or certifi.where()
+        return policy.ca_bundle(self.ca_file)
 
 
 @dataclass
@@ -79,11 +79,7 @@ def is_sts(text: str) -> bool:
 
 def parse_record(text: str) -> tuple[str, str]:
     """The record's id, and the error in it ('' when none)."""
-    tags: dict[str, str] = {}
-    for part in text.split(";"):
-        name, equals, value = part.strip().partition("=")
-        if equals:
-            tags.setdefault(name.strip(), value.strip())
+    tags = tag_list.read(text, fold_names=False)
     record_id = tags.get("id", "")
     if not record_id:
         return "", "it has no id="

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from chatbot.mail import findings as f
+from chatbot.mail import tags as tag_list
 from chatbot.mail.lookup import Lookup
 
 
@@ -18,15 +19,6 @@ class Found:
     error: str = ""  # the lookup failed
 
 
-def _tags(text: str) -> dict[str, str]:
-    tags: dict[str, str] = {}
-    for part in text.split(";"):
-        name, equals, value = part.strip().partition("=")
-        if equals:
-            tags.setdefault(name.strip().lower(), value.strip())
-    return tags
-
-
 async def _find(lookup: Lookup, name: str, version: str) -> Found:
     found = Found(name)
     result = await lookup.ask(name, "TXT")
@@ -36,7 +28,7 @@ async def _find(lookup: Lookup, name: str, version: str) -> Found:
     pattern = re.compile(rf"v={version}\s*(;|$)")
     found.records = [t for t in result.texts() if pattern.match(t)]
     if len(found.records) == 1:
-        found.tags = _tags(found.records[0])
+        found.tags = tag_list.read(found.records[0])
     return found
 
 

@@ -24,6 +24,7 @@ from OpenSSL import SSL
 from chatbot import policy
 from chatbot.mail import dane
 from chatbot.mail import findings as f
+from chatbot.mail.lookup import Validated
 from chatbot.tls import certificate, handshake
 from chatbot.tls.check import verify_result
 
@@ -46,13 +47,11 @@ class Options:
 
     @property
     def trust_store(self) -> str:
-        import certifi
-
-        return self.ca_file or certifi.where()
+        return policy.ca_bundle(self.ca_file)
 
     @property
     def store_name(self) -> str:
-        return f"the trust store {self.ca_file}" if self.ca_file else "the Mozilla trust store"
+        return policy.ca_bundle_name(self.ca_file)
 
 
 @dataclass
@@ -74,6 +73,14 @@ class SMTPError(Exception):
     """The server said or did something that ends the dialogue; args[0] says what."""
 
 
+class SMTPClosed(SMTPError):
+    """The server closed the connection in the middle of the dialogue."""
+
+
+def _closed(found: Session) -> str:
+    return "closed the connection" if found.banner else "closed the connection without a greeting"
+
+
 async def _reply(sock: socket.socket, timeout: float) -> tuple[int, str]:
     """One (possibly multi-line) SMTP reply: its code and text."""
     loop = asyncio.get_running_loop()
@@ -82,7 +89,7 @@ async def _reply(sock: socket.socket, timeout: float) -> tuple[int, str]:
         while True:
             chunk = await loop.sock_recv(sock, 4096)
             if not chunk:
-                raise SMTPError("closed the connection")
+                raise SMTPClosed("closed the connection")
             data += chunk
             if len(data) > MAX_REPLY_BYTES:
                 raise SMTPError("sent a reply too long to be SMTP")
@@ -153,6 +160,9 @@ async def session(
                 found.skipped = f"{address} is unreachable from here ({exc.strerror})"
             elif isinstance(exc, ConnectionRefusedError):
                 found.error = f"refused the connection on {where}"
+            elif isinstance(exc, ConnectionResetError):
+                # A refusal is ECONNREFUSED: a reset means it accepted, then closed at once.
+                found.error = _closed(found)
             else:
                 found.error = f"could not connect on {where}: {exc.strerror or exc}"
             return found
@@ -163,6 +173,10 @@ async def session(
             found.timed_out = not found.banner
             stage = "greeting" if not found.banner else "reply"
             found.error = f"sent no {stage} within {options.timeout:g} s"
+            return found
+        except (SMTPClosed, ConnectionResetError, BrokenPipeError):
+            sock.close()
+            found.error = _closed(found)
             return found
         except (SMTPError, OSError) as exc:
             sock.close()
@@ -235,8 +249,17 @@ class Dane:
 
     host: str
     records: list[dane.TLSA] = field(default_factory=list)
-    validated: bool = False
+    dnssec: Validated | None = None  # our own validation of the TLSA RRset
     error: str = ""
+
+    @property
+    def validated(self) -> bool:
+        return self.dnssec is not None and self.dnssec.secure
+
+    @property
+    def checked(self) -> str:
+        """Whether and how the TLSA answer was DNSSEC-validated, in a few words."""
+        return self.dnssec.said if self.dnssec is not None else "not validated"
 
     @property
     def required(self) -> bool:
@@ -257,14 +280,32 @@ def findings(
         out.append(f.info(CHECK, BLOCKED))
     for record in danes.values():
         name = f"_25._tcp.{record.host}"
-        if record.error:
+        status = record.dnssec.status if record.dnssec is not None else None
+        if record.dnssec is not None and record.dnssec.status == "bogus":
+            out.append(
+                f.problem(
+                    "DANE",
+                    f"The TLSA records at {name} fail DNSSEC validation (bogus): DANE senders "
+                    f"treat MX {record.host} as unusable and defer mail to it (RFC 7672 §2.2).",
+                    record.dnssec.reason,
+                )
+            )
+        elif record.error:
             out.append(f.warning("DANE", f"The TLSA lookup of {name} failed: {record.error}."))
+        elif record.records and status == "indeterminate":
+            out.append(
+                f.warning(
+                    "DANE",
+                    f"The TLSA records at {name} could not be DNSSEC-validated from here "
+                    f"({record.checked}).",
+                )
+            )
         elif record.records and not record.validated:
             out.append(
                 f.warning(
                     "DANE",
-                    f"TLSA records at {name} are not DNSSEC-validated (AD flag from the "
-                    "resolver): DANE senders ignore them.",
+                    f"TLSA records at {name} are not DNSSEC-validated ({record.checked}): "
+                    "DANE senders ignore them.",
                     "Sign the zone with DNSSEC, or remove the TLSA records.",
                 )
             )
@@ -359,8 +400,10 @@ def facts(sessions: list[Session], danes: dict[str, Dane], *, enabled: bool) -> 
     for record in danes.values():
         if not record.records:
             continue
-        checked = "DNSSEC-validated" if record.validated else "not validated"
-        lines.append(f"_25._tcp.{record.host} TLSA ({checked}, AD flag from the resolver)")
+        # A bogus verdict's reason is a finding of its own, above the facts.
+        bogus = record.dnssec is not None and record.dnssec.status == "bogus"
+        checked = "bogus, see the DANE finding" if bogus else record.checked
+        lines.append(f"_25._tcp.{record.host} TLSA (DNSSEC: {checked})")
         chains = [s.chain for s in sessions if s.host == record.host and s.chain]
         for tlsa in record.records:
             if not enabled or not chains:

@@ -71,13 +71,7 @@ def parse(text: str) -> Target:
     """One target (domain, host, mail address, URL, address, CIDR or AS number) and `+raw`."""
     parsed = arguments.read(text, WHOIS_OPTIONS)
     raw = parsed.flag("+raw")
-    if len(parsed.words) != 1:
-        if not parsed.words:
-            raise UsageError("Give one domain, address or AS number.")
-        raise UsageError(
-            "Give one domain, address or AS number, not {count}.", count=len(parsed.words)
-        )
-    word = parsed.words[0]
+    word = arguments.one(parsed.words, "domain, address or AS number")
     asn = _ASN.fullmatch(word)
     if asn:
         number = targets.number(asn.group(1), MAX_ASN)

@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from chatbot import policy, politeness
-from chatbot.errors import ChatbotError, ConnectFailed, ProtocolError, RateLimited, Timeout
+from chatbot.errors import (
+    ChatbotError,
+    Closed,
+    ConnectFailed,
+    ProtocolError,
+    RateLimited,
+    Timeout,
+)
 from chatbot.registration.records import (
     MAX_BYTES,
     Record,
@@ -213,31 +220,42 @@ async def _exchange(
         addresses = await policy.resolve_checked(
             server, port, allow_private=allow_private, resolver=resolver
         )
-    reason = "no address"
+    failure: ChatbotError = ConnectFailed(server=label, reason="no address")
     for address in addresses[:3]:
+        data = bytearray()
         try:
             async with asyncio.timeout(timeout):
                 reader, writer = await asyncio.open_connection(str(address), port)
                 try:
                     writer.write(query.encode("utf-8") + b"\r\n")
                     await writer.drain()
-                    data = bytearray()
                     while len(data) <= max_bytes:
                         chunk = await reader.read(65536)
                         if not chunk:
                             break
                         data += chunk
+                except (ConnectionResetError, BrokenPipeError):
+                    pass  # closed on us after accepting: what came is the answer, if anything
                 finally:
                     writer.close()
                     with contextlib.suppress(OSError):
                         await writer.wait_closed()
         except TimeoutError as exc:
             raise Timeout(server=label, seconds=timeout) from exc
+        except ConnectionResetError:
+            # Refused would be ECONNREFUSED: a reset while connecting means it accepted
+            # the connection, then closed it at once.
+            failure = Closed(server=label)
+            continue
         except OSError as exc:
             reason = exc.strerror or str(exc) or type(exc).__name__
+            failure = ConnectFailed(server=label, reason=reason)
+            continue
+        if not data:  # every server sends something, if only "No match"
+            failure = Closed(server=label)
             continue
         return bytes(data[:max_bytes]), len(data) > max_bytes
-    raise ConnectFailed(server=label, reason=reason)
+    raise failure
 
 
 MAX_LINE = 16 * 1024  # no record has a line this long; a server sending one is broken

@@ -29,13 +29,12 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import certifi
 import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from chatbot import policy, politeness
-from chatbot.errors import ChatbotError, ConnectFailed, ProtocolError, Timeout
+from chatbot.errors import ChatbotError, Closed, ConnectFailed, ProtocolError, Timeout
 from chatbot.tls import certificate, handshake
 
 log = logging.getLogger(__name__)
@@ -56,6 +55,12 @@ VERSIONS = (
 OLD_VERSIONS = frozenset({"TLS 1.0", "TLS 1.1"})
 MAX_ISSUER_BYTES = 64 * 1024
 SCHEMES = {"https": 443}
+
+
+class HandshakeClosed(Closed):
+    """It accepted the connection, then closed or reset it before or during the handshake."""
+
+    template = "{server} closed the connection during the TLS handshake."
 
 
 @dataclass(frozen=True)
@@ -91,11 +96,11 @@ class Options:
 
     @property
     def trust_store(self) -> str:
-        return self.ca_file or certifi.where()
+        return policy.ca_bundle(self.ca_file)
 
     @property
     def store_name(self) -> str:
-        return f"the trust store {self.ca_file}" if self.ca_file else "the Mozilla trust store"
+        return policy.ca_bundle_name(self.ca_file)
 
 
 @lru_cache(maxsize=8)
@@ -160,6 +165,10 @@ async def _connect(target: Target, address: policy.IPAddress, options: Options) 
             server=target.server(address),
             seconds=options.connect_timeout,
         ) from exc
+    except ConnectionResetError as exc:
+        # Refused would be ECONNREFUSED: a reset means it accepted, then closed at once.
+        sock.close()
+        raise HandshakeClosed(server=target.server(address)) from exc
     except OSError as exc:
         sock.close()
         reason = "connection refused" if isinstance(exc, ConnectionRefusedError) else None
@@ -312,9 +321,7 @@ async def connect_and_handshake(
         except handshake.NotTLS as exc:
             not_tls = exc  # asked about below, once this connection's slot is free again
         except handshake.Closed as exc:
-            raise ProtocolError(
-                "{server} closed the connection during the TLS handshake.", server=server
-            ) from exc
+            raise HandshakeClosed(server=server) from exc
         except handshake.Refused as exc:
             raise ProtocolError(
                 "{server} did not complete TLS: {reason}.", server=server, reason=exc.args[0]
@@ -422,6 +429,8 @@ async def _probe(
         await _probe_handshake(target, address, _version_context(version), options, timeout)
     except (TimeoutError, Timeout):
         return "no answer"  # a stalled handshake or connect is no verdict on the version
+    except Closed:
+        return "not tested: the connection was reset"
     except ConnectFailed as exc:
         return f"not tested: {exc.fields.get('reason', 'could not connect')}"
     except ssl.SSLError:

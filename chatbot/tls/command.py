@@ -29,15 +29,7 @@ def options(settings: Settings) -> Options:
 def parse(text: str) -> Target:
     """`host[:port]`, `https://host[:port]/...`, `[v6]:port`, `--sni NAME`, `+protocols`."""
     parsed = arguments.read(text, TLS_OPTIONS)
-    if len(parsed.words) != 1:
-        if not parsed.words:
-            raise UsageError("Give one host to check.")
-        raise UsageError(
-            "Give one host to check, not {count} ({hosts}).",
-            count=len(parsed.words),
-            hosts=arguments.clip(", ".join(parsed.words), 120),
-        )
-    target = targets.parse(parsed.words[0])
+    target = targets.parse(arguments.one(parsed.words, "host to check"))
     if target.scheme and target.scheme not in SCHEMES:
         raise UsageError(
             "{scheme}:// is not a TLS URL I can check (use https://).",

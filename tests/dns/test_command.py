@@ -143,7 +143,7 @@ def test_parse_server(spec: str, address: str, port: int) -> None:
 
 
 def test_parse_server_rejects_names() -> None:
-    with pytest.raises(ValueError, match="not a resolver"):
+    with pytest.raises(ValueError, match=r"dns\.google is not an IP address"):
         query.parse_server("dns.google")
 
 

@@ -181,4 +181,4 @@ def test_settings_refuse_a_trust_anchor_file_without_anchors(tmp_path: Path) -> 
 
 
 def test_built_in_anchor_is_used_without_a_file() -> None:
-    assert dig._anchors(None) is validate.BUILT_IN
+    assert dig.load_anchors(None) is validate.BUILT_IN

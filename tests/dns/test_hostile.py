@@ -88,4 +88,26 @@ async def test_one_byte_a_second_ends_at_the_timeout(dns_server: DNSServer) -> N
 
 
 def test_every_hostile_name_is_tested() -> None:
-    assert {n.rstrip(".") for n in HOSTILE} == {*SENTENCES, "huge.test", "trickle.test"}
+    assert {n.rstrip(".") for n in HOSTILE} == {
+        *SENTENCES,
+        "huge.test",
+        "trickle.test",
+        "closed.test",
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "at_once"),
+    [("closed.test", False), ("example.test", True)],
+    ids=["question-read-then-closed", "closed-at-once"],
+)
+async def test_a_server_that_accepts_and_closes_says_so(
+    dns_server: DNSServer, name: str, at_once: bool
+) -> None:
+    """It accepted the connection: "closed the connection", never "could not connect"."""
+    dns_server.tcp_closes_at_once = at_once
+    for _ in range(20):  # closed before or after the question arrived: the same sentence
+        reply = await dig.run(name + " +tcp", options(dns_server))
+        assert reply.is_error
+        server = f"127.0.0.1#{dns_server.port}"
+        assert reply.summary == f"{name} A: {server} closed the connection without answering."

@@ -1,7 +1,9 @@
 """Local servers for /mail: DNS zones, SMTP servers with STARTTLS, HTTPS policy hosts.
 
 Started once for the whole session (each test only reads from them); every
-name resolves through the local DNS server, so nothing leaves loopback.
+name resolves through the local DNS server, so nothing leaves loopback. DANE's
+DNSSEC validation walks a signed local tree (tests/servers/dns_hierarchy.py)
+from its root, with that root's trust anchor.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from chatbot.mail import audit, command
 from chatbot.settings import Settings
 from chatbot.tls import check as tls
 from tests.servers import mail_dns
+from tests.servers.dns_hierarchy import Hierarchy
 from tests.servers.mail_dns import MailDNSServer
 from tests.servers.mail_https import Page, PolicyServers
 from tests.servers.smtp import Farm, Scenario
@@ -24,8 +27,17 @@ from tests.servers.tls import NOW, Authority, Issued
 
 
 class Servers:
-    def __init__(self, dns: MailDNSServer, farm: Farm, https: PolicyServers, ca_file: Path):
+    def __init__(
+        self,
+        dns: MailDNSServer,
+        farm: Farm,
+        https: PolicyServers,
+        ca_file: Path,
+        tree: Hierarchy,
+        anchors: Path,
+    ):
         self.dns, self.farm, self.https, self.ca_file = dns, farm, https, ca_file
+        self.tree, self.anchors = tree, anchors
         self.good: Issued | None = None
 
     def settings(self, **overrides: Any) -> Settings:
@@ -39,6 +51,8 @@ class Servers:
             "smtp_timeout_seconds": 1.0,
             "mail_https_port": self.https.port,
             "command_deadline_seconds": 8.0,
+            "dns_root_servers": (self.tree.root,),
+            "dnssec_trust_anchors": str(self.anchors),
         }
         values.update(overrides)
         return Settings(**values)
@@ -59,7 +73,8 @@ def root() -> Authority:
 
 @pytest.fixture(scope="session")
 def servers(root: Authority, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    ca_file = root.write_pem(tmp_path_factory.mktemp("mail") / "ca.pem")
+    directory = tmp_path_factory.mktemp("mail")
+    ca_file = root.write_pem(directory / "ca.pem")
     good = root.issue(*mail_dns.GOOD_NAMES)
     expired = root.issue(
         "mx.expired.test",
@@ -74,6 +89,7 @@ def servers(root: Authority, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             Scenario(mail_dns.WRONG_NAME, "tls", wrong),
             Scenario(mail_dns.PLAIN, "plain"),
             Scenario(mail_dns.SILENT, "silent"),
+            Scenario(mail_dns.CLOSES, "close"),
         ]
     )
     pages = {f"mta-sts.{domain}": Page(text.encode()) for domain, text in mail_dns.POLICIES.items()}
@@ -87,9 +103,12 @@ def servers(root: Authority, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         ],
         pages,
     )
-    dns_server = MailDNSServer(mail_dns.zone(good.cert))
-    with dns_server.running(), farm.running(), https.running():
-        found = Servers(dns_server, farm, https, ca_file)
+    records = mail_dns.zone(good.cert)
+    dns_server = MailDNSServer(records)
+    tree = Hierarchy(mail_dns.tree(records))
+    with dns_server.running(), farm.running(), https.running(), tree.running():
+        anchors = tree.anchor_file(directory / "root.ds")
+        found = Servers(dns_server, farm, https, ca_file, tree, anchors)
         found.good = good
         yield found
 

@@ -31,7 +31,7 @@ async def test_a_good_domain_has_no_problems(servers: Servers) -> None:
     starttls = "\n".join(facts["STARTTLS and DANE"])
     assert "mx.good.test 127.0.0.2  STARTTLS · TLS 1." in starttls
     assert "certificate valid" in starttls
-    assert "(DNSSEC-validated, AD flag from the resolver)" in starttls
+    assert "_25._tcp.mx.good.test TLSA (DNSSEC: validated from the root trust anchor)" in starttls
     assert "DANE-EE public key SHA-256: match" in starttls
 
 
@@ -303,6 +303,19 @@ async def test_no_starttls_is_a_problem(servers: Servers) -> None:
     )
 
 
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+async def test_an_mx_that_accepts_and_closes_says_so(servers: Servers, reset: bool) -> None:
+    """It accepted the connection: "closed the connection", not an errno or a refusal."""
+    servers.farm.reset = reset
+    try:
+        report = await servers.audit("closes.test")
+    finally:
+        servers.farm.reset = False
+    assert one(said(report), "STARTTLS", "mx.closes.test") == (
+        "problem STARTTLS: MX mx.closes.test (127.0.0.8) closed the connection without a greeting."
+    )
+
+
 async def test_every_mx_silent_means_port_25_looks_blocked(servers: Servers) -> None:
     report = await servers.audit("silent.test")
     line = one(said(report), "port 25 looks blocked")
@@ -335,12 +348,74 @@ async def test_tlsa_mismatch_is_a_problem(servers: Servers) -> None:
     assert any(x.endswith("DANE-EE public key SHA-256: no match") for x in facts)
 
 
-async def test_tlsa_without_dnssec_is_ignored_by_senders(servers: Servers) -> None:
+async def test_tlsa_in_an_unsigned_zone_is_ignored_by_senders(servers: Servers) -> None:
+    """The resolver sets the AD flag on this answer; our own walk proves the zone unsigned."""
     report = await servers.audit("dane-unsigned.test")
     line = one(said(report), "DANE", "not DNSSEC-validated")
-    assert line.startswith("warning")
-    assert "(AD flag from the resolver)" in line
+    assert line == (
+        "warning DANE: TLSA records at _25._tcp.mx.dane-unsigned.test are not "
+        "DNSSEC-validated (insecure: no DS at dane-unsigned.test): DANE senders ignore them."
+    )
     assert not [x for x in said(report) if "do not match" in x]
+    facts = next(c for c in report.checks if c.title == "STARTTLS and DANE").facts
+    assert (
+        "_25._tcp.mx.dane-unsigned.test TLSA (DNSSEC: insecure: no DS at dane-unsigned.test)"
+        in (facts)
+    )
+
+
+async def test_one_mx_with_secure_tlsa_and_one_with_bogus(servers: Servers) -> None:
+    """Both MX present a certificate their TLSA records match; one RRset was edited after
+    signing, so its signature fails: a problem for that MX alone, though the resolver said AD."""
+    report = await servers.audit("dane-half.test")
+    line = one(said(report), "DANE")
+    assert line == (
+        "problem DANE: The TLSA records at _25._tcp.mx.dane-bogus.test fail DNSSEC validation "
+        "(bogus): DANE senders treat MX mx.dane-bogus.test as unusable and defer mail to it "
+        "(RFC 7672 §2.2)."
+    )
+    finding = next(x for x in report.findings if x.check == "DANE")
+    assert finding.todo.startswith("The RRSIG over _25._tcp.mx.dane-bogus.test TLSA by key ")
+    assert "does not verify" in finding.todo and "Re-sign" in finding.todo
+    facts = next(c for c in report.checks if c.title == "STARTTLS and DANE").facts
+    assert "_25._tcp.mx.good.test TLSA (DNSSEC: validated from the root trust anchor)" in facts
+    assert "_25._tcp.mx.dane-bogus.test TLSA (DNSSEC: bogus, see the DANE finding)" in facts
+    assert not [x for x in said(report) if x.split(" ", 1)[1].startswith("STARTTLS")]
+
+
+async def test_a_resolver_servfail_on_bogus_tlsa_is_explained(servers: Servers) -> None:
+    """A validating resolver answers SERVFAIL for bogus records; our walk says why."""
+    report = await servers.audit("dane-servfail.test")
+    line = one(said(report), "DANE")
+    assert line.startswith(
+        "problem DANE: The TLSA records at _25._tcp.mx2.dane-bogus.test fail DNSSEC validation"
+    )
+    assert not [x for x in said(report) if "lookup of" in x]
+    facts = next(c for c in report.checks if c.title == "STARTTLS and DANE").facts
+    assert any(x.endswith("DANE-EE public key SHA-256: match") for x in facts)
+
+
+async def test_tlsa_validation_that_cannot_finish_leaves_the_audit_its_answer(
+    servers: Servers,
+) -> None:
+    """Root servers that never answer: the walk stops within the audit's deadline, the TLSA
+    records are reported as not validated, and STARTTLS is still judged."""
+    dead = servers.tree.resolvers(24)[0]  # a server of the tree that never answers
+    report = await servers.audit(
+        "good.test",
+        dns_root_servers=(dead,) * 8,
+        command_deadline_seconds=2.5,
+        dns_timeout_seconds=0.5,
+    )
+    line = one(said(report), "DANE")
+    assert line.startswith(
+        "warning DANE: The TLSA records at _25._tcp.mx.good.test could not be "
+        "DNSSEC-validated from here (not validated: "
+    )
+    assert not [x for x in said(report) if "did not finish within 2 s" in x]
+    facts = next(c for c in report.checks if c.title == "STARTTLS and DANE").facts
+    assert any("STARTTLS · TLS 1." in x for x in facts)
+    assert report.milliseconds < 2500
 
 
 # --- the command -------------------------------------------------------------

@@ -65,9 +65,15 @@ def test_the_terminal_runs_it(
 ) -> None:
     """`chatbot mail DOMAIN` reads its settings from the environment, as the CLI does."""
     settings = servers.settings()
-    for name in ("dns_resolvers", "target_resolvers"):
+    for name in ("dns_resolvers", "target_resolvers", "dns_root_servers"):
         monkeypatch.setenv(f"CHATBOT_{name.upper()}", ",".join(getattr(settings, name)))
-    for name in ("smtp_port", "mail_https_port", "tls_ca_file", "allow_private_targets"):
+    for name in (
+        "smtp_port",
+        "mail_https_port",
+        "tls_ca_file",
+        "allow_private_targets",
+        "dnssec_trust_anchors",
+    ):
         monkeypatch.setenv(f"CHATBOT_{name.upper()}", str(getattr(settings, name)))
     assert cli.main(["mail", "good.test", "dkim=s2048"]) == cli.EXIT_ANSWER
     out = capsys.readouterr().out

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from chatbot import slack
-from chatbot.mail import dane, dkim, dmarc, mtasts, spf
+from chatbot.mail import dane, dkim, dmarc, mtasts, spf, tags
 from chatbot.mail import findings as f
 from chatbot.mail.audit import Check, Report
 from chatbot.mail.render import render, verdict
@@ -182,3 +182,19 @@ def test_the_biggest_answer_fits_one_slack_message() -> None:
     # Nothing of the findings was cut: every one is still in the message.
     assert sum(t.count(":x:") for t in texts) == 9 * 12 + 1
     assert "108 problems" in plain(reply).splitlines()[0]
+
+
+def test_tag_lists_are_read_one_way() -> None:
+    """DKIM, MTA-STS, TLS-RPT and BIMI records through one reader: the first of each name."""
+    text = " v=STSv1 ; ID = Upper ;id=first; id=second; no-equals ; p = ab cd\n ef "
+    assert tags.read(text) == {"v": "STSv1", "id": "Upper", "p": "ab cd\n ef"}
+    # MTA-STS names are case-sensitive: ID= is not its id=.
+    assert tags.read(text, fold_names=False) == {
+        "v": "STSv1",
+        "ID": "Upper",
+        "id": "first",
+        "p": "ab cd\n ef",
+    }
+    # A DKIM key's base64 may be folded across lines.
+    assert tags.read(text, squeeze=True)["p"] == "abcdef"
+    assert mtasts.parse_record("v=STSv1; ID=2024") == ("", "it has no id=")

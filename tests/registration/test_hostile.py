@@ -16,7 +16,7 @@ from datetime import date
 import pytest
 
 from chatbot.commands import COMMANDS, Invocation, execute
-from chatbot.errors import ProtocolError
+from chatbot.errors import Closed, ProtocolError
 from chatbot.registration import command as registration
 from chatbot.registration import rdap, whois
 from chatbot.registration.command import parse
@@ -201,6 +201,19 @@ async def test_hostile_whois_root(mode: str, sentence: str, whois_servers: World
     with pytest.raises(ProtocolError) as caught:
         await whois.lookup(parse("jprs.jp"), whois_only(whois_servers))
     assert caught.value.message == sentence
+
+
+@pytest.mark.parametrize("mode", ["close", "silent-close", "reset"])
+async def test_a_whois_server_that_accepts_and_closes_says_so(
+    mode: str, whois_servers: World
+) -> None:
+    """It accepted the connection: never "could not connect", never an empty record."""
+    whois_servers.iana.mode = mode  # type: ignore[assignment]
+    for _ in range(20):  # closed before or after the query arrived: the same sentence
+        with pytest.raises(Closed) as caught:
+            await whois.lookup(parse("jprs.jp"), whois_only(whois_servers))
+        server = f"127.0.0.2:{whois_servers.net.port}"
+        assert caught.value.message == f"{server} closed the connection without answering."
 
 
 @pytest.mark.parametrize("mode", ["garbage", "endless"])

@@ -5,7 +5,10 @@ purpose: `servfail.test.`, `refused.test.`, `drop.test.` (never answers),
 `slow.test.` (answers after `slow_seconds`), `big.test.` (too big for UDP).
 Hostile ones (HOSTILE) send what no resolver should: a malformed message, a
 wrong query ID, an answer for another name, a 64 KB answer over TCP, or one
-byte a second.
+byte a second. Over TCP, `closed.test.` is read and the connection closed
+without an answer; with `tcp_closes_at_once` every TCP connection is closed
+as soon as it is accepted, the question unread (the kernel answers the
+question's bytes with a reset).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ HOSTILE = {
     "othername.test.": "a well-formed answer to a question about another name",
     "huge.test.": "a 64 KB answer (truncated over UDP, whole over TCP)",
     "trickle.test.": "truncated over UDP, then over TCP one byte a second",
+    "closed.test.": "over TCP, the question read and the connection closed without an answer",
 }
 
 
@@ -63,6 +67,7 @@ class DNSServer:
         self.records = RECORDS if records is None else records
         self.slow_seconds = 3.0
         self.trickle_seconds = 1.0  # between the bytes of trickle.test.'s TCP answer
+        self.tcp_closes_at_once = False  # accept each TCP connection, then close it unread
         self.queries: list[tuple[str, str, str]] = []  # (transport, name, type)
         self._stop = threading.Event()
         self.udp, self.tcp = self._bind_pair()
@@ -194,6 +199,8 @@ class DNSServer:
 
     def _tcp_client(self, conn: socket.socket) -> None:
         with conn:
+            if self.tcp_closes_at_once:
+                return
             conn.settimeout(5)
             try:
                 (length,) = struct.unpack("!H", _read(conn, 2))
@@ -203,6 +210,8 @@ class DNSServer:
             self._record("tcp", query)
             if query.question[0].name.to_text() == "trickle.test.":
                 self._trickle(conn, query)
+                return
+            if query.question[0].name.to_text() == "closed.test.":
                 return
             hostile = self.hostile(query, "tcp")
             if hostile is not None:

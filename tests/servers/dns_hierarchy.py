@@ -36,6 +36,9 @@ an RSASHA256 key, the others with ECDSAP256SHA256 key pairs (KSK and ZSK);
 and recursive resolvers that answer from the whole tree without AA: 127.0.0.20
 to .23 (.23 answers www.secure.test. differently; delv uses .20), .24 never
 answers, .25 names the root by its address for `dig +trace @127.0.0.25 -p P`.
+
+Other families' tests add zones of their own under test. (`Extra`): /mail's
+DANE tests put TLSA records in signed, unsigned and tampered zones.
 """
 
 from __future__ import annotations
@@ -77,6 +80,26 @@ SERIAL_NEW = 2026112801
 SERIAL_OLD = 2026112701
 
 Key = tuple[Any, dns.rdtypes.ANY.DNSKEY.DNSKEY]
+
+
+@dataclass(frozen=True)
+class Extra:
+    """A zone under test. for another family's tests, delegated from test.
+
+    `body`: its records, names relative to `origin`. Signed (its DS in test.)
+    unless `signed` is false, when test.'s NSEC proves it has no DS.
+    `changed`: records put in after signing, as when someone edits a signed
+    zone and does not re-sign it (their RRSIGs no longer verify).
+    """
+
+    origin: str  # "example.test."
+    body: str
+    signed: bool = True
+    changed: str = ""
+
+    @property
+    def server(self) -> str:
+        return "127.0.0.4" if self.signed else "127.0.0.5"
 
 
 @dataclass
@@ -126,7 +149,8 @@ def _ds(origin: str, key: Key) -> str:
 class Hierarchy:
     """Build the zones and servers; `running()` serves them on 127.0.0.x:port."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra: tuple[Extra, ...] = ()) -> None:
+        self.extra = extra
         self.now = int(time.time())
         self.keys: dict[str, list[Key]] = {}
         self.root_key = _key("RSASHA256", 257)
@@ -165,6 +189,10 @@ class Hierarchy:
         # baddigest.test.'s DS names its real KSK (tag, algorithm) with a wrong digest.
         self._pair("baddigest.test.")
         ds.append(f"baddigest.test. DS {self.key_tag('baddigest.test.')} 13 2 " + "00" * 32)
+        for extra in self.extra:
+            assert extra.origin.endswith(".test.") and extra.origin.count(".") == 2, extra
+            if extra.signed:
+                ds.append(_ds(extra.origin, self._pair(extra.origin)[0]))
 
         root = _zone(
             ".",
@@ -201,6 +229,9 @@ class Hierarchy:
             "ns1.dead A 127.0.0.11\nns2.dead A 127.0.0.12\n"
             "deep NS ns1.deep.test.\nns1.deep A 127.0.0.17\n"
             "cycle-a NS ns.cycle-b.test.\ncycle-b NS ns.cycle-a.test.\n"
+            + "".join(
+                f"{x.origin} NS ns1.{x.origin}\nns1.{x.origin} A {x.server}\n" for x in self.extra
+            )
             + "".join(
                 f"serials NS ns{i}.serials.test.\nns{i}.serials A 127.0.0.{12 + i}\n"
                 for i in range(1, 5)
@@ -289,7 +320,9 @@ class Hierarchy:
         serials_new = _zone("serials.test.", ns_lines + "www A 192.0.2.81\n", SERIAL_NEW)
         serials_old = _zone("serials.test.", ns_lines + "www A 192.0.2.80\n", SERIAL_OLD)
 
+        extras = [self._extra(extra) for extra in self.extra]
         for zone in (
+            *extras,
             root,
             tld,
             lab,
@@ -316,8 +349,16 @@ class Hierarchy:
         add("a.root-servers.test.", "127.0.0.1", [root])
         add("ns1.test.", "127.0.0.2", [tld, lab])
         add("ns2.test.", "127.0.0.3", [tld])
-        add("ns1.secure.test.", "127.0.0.4", [secure, glueless, signed_lab, hashed])
-        add("ns1.unsigned.test.", "127.0.0.5", [unsigned, oldalgo, sub])
+        served = {
+            address: [z for z, x in zip(extras, self.extra, strict=True) if x.server == address]
+            for address in ("127.0.0.4", "127.0.0.5")
+        }
+        add(
+            "ns1.secure.test.",
+            "127.0.0.4",
+            [secure, glueless, signed_lab, hashed, *served["127.0.0.4"]],
+        )
+        add("ns1.unsigned.test.", "127.0.0.5", [unsigned, oldalgo, sub, *served["127.0.0.5"]])
         add("ns1.expired.test.", "127.0.0.6", [expired, mismatch, nosig, tampered, baddigest])
         add("ns1.lame.test.", "127.0.0.7", [], "refuse")
         add("ns2.lame.test.", "127.0.0.8", [], "recursive")
@@ -337,6 +378,19 @@ class Hierarchy:
         # dig +trace looks up the root servers' names with the system's resolver
         # (getaddrinfo), never in the answer: this one names the root by address.
         add("hints", "127.0.0.25", [], "recursive", overrides={(".", "NS"): ["127.0.0.1."]})
+
+    def _extra(self, extra: Extra) -> dns.zone.Zone:
+        zone = _zone(extra.origin, f"@ NS ns1\nns1 A {extra.server}\n{extra.body}")
+        if extra.signed:
+            _sign(zone, self.keys[extra.origin])
+        if extra.changed:
+            edits = dns.zone.from_text(
+                f"$TTL 300\n{extra.changed}", origin=extra.origin, check_origin=False
+            )
+            with zone.writer() as txn:
+                for name, rdataset in edits.iterate_rdatasets():
+                    txn.replace(name.derelativize(zone.origin), rdataset)
+        return zone
 
     # --- what the tests use --------------------------------------------------
 

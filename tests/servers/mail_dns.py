@@ -1,9 +1,12 @@
 """Zones for /mail: one test domain per finding, served by the local DNS server.
 
 `zone(...)` builds the records (TLSA hashes need the test certificates, DKIM
-keys are made here); `MailDNSServer` is the dnspython test server that also
-sets the AD flag on answers for names listed as DNSSEC-validated, standing in
-for a validating resolver.
+keys are made here); `MailDNSServer` is the dnspython test server standing in
+for the resolvers. It sets the AD flag on every TLSA answer, as a resolver
+(or anyone on the path) may: the audit must not believe it. DNSSEC is judged
+by our own walk from the root instead: `tree(...)` gives the zones holding
+the TLSA records to a signed tests/servers/dns_hierarchy.py tree (signed,
+unsigned, and signed but edited afterwards: bogus).
 """
 
 from __future__ import annotations
@@ -13,22 +16,26 @@ import hashlib
 
 import dns.flags
 import dns.message
+import dns.rcode
+import dns.rdatatype
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tests.servers.dns import DNSServer
+from tests.servers.dns_hierarchy import Extra
 
 Records = dict[tuple[str, str], list[str]]
 
 # Loopback addresses of the SMTP scenarios (tests/servers/smtp.py).
 GOOD, EXPIRED, WRONG_NAME, PLAIN, SILENT = (f"127.0.0.{n}" for n in range(2, 7))
+CLOSES = "127.0.0.8"
 # Policy hosts: a valid certificate on .1, one for another name on .7.
 POLICY, BAD_POLICY = "127.0.0.1", "127.0.0.7"
 GOOD_MX = "mx.good.test"
 # Names the good certificate also covers, so DANE cases see a valid certificate.
 GOOD_NAMES = (GOOD_MX, "mx.dane-bad.test", "mx.dane-unsigned.test", "mx.mixed.test")
-GOOD_NAMES += ("mx2.two-mx.test",)
+GOOD_NAMES += ("mx2.two-mx.test", "mx.dane-bogus.test", "mx2.dane-bogus.test")
 POLICY_NAMES = tuple(
     f"mta-sts.{d}"
     for d in ("good.test", "sts-testing.test", "enforce.test", "redirect.test", "two-mx.test")
@@ -148,6 +155,7 @@ def zone(good: x509.Certificate) -> Records:
         **_mx("wrong-name.test", "mx.wrong-name.test", WRONG_NAME),
         **_mx("plain.test", "mx.plain.test", PLAIN),
         **_mx("silent.test", "mx.silent.test", SILENT),
+        **_mx("closes.test", "mx.closes.test", CLOSES),
         # A port nobody answers on 127.0.0.1 stands in for a blocked port 25.
         **_mx("blocked.test", "mx.blocked.test", "127.0.0.1"),
         ("mixed.test.", "MX"): ["10 mx.mixed.test.", "20 mx.silent.test."],
@@ -167,24 +175,58 @@ def zone(good: x509.Certificate) -> Records:
         ("_25._tcp.mx.dane-bad.test.", "TLSA"): [f"3 1 1 {'ab' * 32}"],
         **_mx("dane-unsigned.test", "mx.dane-unsigned.test", GOOD),
         ("_25._tcp.mx.dane-unsigned.test.", "TLSA"): [tlsa_311(good)],
+        # The TLSA records match, but were changed after the zone was signed: bogus.
+        **_mx("dane-bogus.test", "mx.dane-bogus.test", GOOD),
+        ("_25._tcp.mx.dane-bogus.test.", "TLSA"): [tlsa_311(good)],
+        # The same, where the resolver answers SERVFAIL, as a validating one does.
+        **_mx("dane-servfail.test", "mx2.dane-bogus.test", GOOD),
+        ("_25._tcp.mx2.dane-bogus.test.", "TLSA"): [tlsa_311(good)],
+        # One MX whose TLSA records validate, one whose records are bogus.
+        ("dane-half.test.", "MX"): [f"10 {GOOD_MX}.", "20 mx.dane-bogus.test."],
     }
     return records
 
 
-# Answers for these names carry the AD flag, as from a validating resolver.
-VALIDATED = frozenset(
-    {f"_25._tcp.{GOOD_MX}.", "_25._tcp.mx.dane-bad.test.", "_25._tcp.mx2.two-mx.test."}
-)
+# Zones of the signed tree that hold the TLSA records above, as DNSSEC sees them.
+SIGNED = ("good.test.", "dane-bad.test.", "two-mx.test.")
+UNSIGNED = ("dane-unsigned.test.",)
+TAMPERED = ("dane-bogus.test.",)  # signed, then its TLSA records changed
+SERVFAIL = frozenset({"_25._tcp.mx2.dane-bogus.test."})
+
+
+def tree(records: Records) -> tuple[Extra, ...]:
+    """The zones of the signed tree (tests/servers/dns_hierarchy.py) with the TLSA records."""
+
+    def body(origin: str, value: str | None = None) -> str:
+        return "".join(
+            f"{name.removesuffix('.' + origin)} TLSA {value or data}\n"
+            for (name, kind), values in records.items()
+            if kind == "TLSA" and name.endswith("." + origin)
+            for data in values
+        )
+
+    signed_as = f"3 1 1 {'0f' * 32}"  # what was signed, before the edit
+    return (
+        *(Extra(origin, body(origin)) for origin in SIGNED),
+        *(Extra(origin, body(origin), signed=False) for origin in UNSIGNED),
+        *(Extra(origin, body(origin, signed_as), changed=body(origin)) for origin in TAMPERED),
+    )
 
 
 class MailDNSServer(DNSServer):
-    def __init__(self, records: Records, validated: frozenset[str] = VALIDATED) -> None:
+    """The resolvers of the audit: every TLSA answer claims AD; SERVFAIL names fail."""
+
+    def __init__(self, records: Records, servfail: frozenset[str] = SERVFAIL) -> None:
         super().__init__(records)
-        self.validated = validated
+        self.servfail = servfail
 
     def answer(self, query: dns.message.Message) -> dns.message.Message | None:
         response = super().answer(query)
-        if response is not None and query.question[0].name.to_text() in self.validated:
+        question = query.question[0]
+        if response is not None and question.name.to_text() in self.servfail:
+            response.answer.clear()
+            response.set_rcode(dns.rcode.SERVFAIL)
+        elif response is not None and question.rdtype == dns.rdatatype.TLSA:
             response.flags |= dns.flags.AD
         return response
 

@@ -4,8 +4,9 @@ An MX is an address, and senders use one port (25, `CHATBOT_SMTP_PORT` in
 tests) for all of them, so each scenario gets its own loopback address
 (127.0.0.2, 127.0.0.3, ...) on a port common to all: `Farm` binds them, then
 serves each with aiosmtpd's SMTP protocol on one event loop in a thread.
-Scenarios: STARTTLS with any certificate (`tls`), no STARTTLS (`plain`), and
-a server that accepts TCP and never says a word (`silent`).
+Scenarios: STARTTLS with any certificate (`tls`), no STARTTLS (`plain`), a
+server that accepts TCP and never says a word (`silent`), and one that accepts
+and closes at once, or, with `linger=0`, resets the connection (`close`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import socket
 import ssl
+import struct
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -29,7 +31,7 @@ from tests.servers.tls import Issued
 @dataclass(frozen=True)
 class Scenario:
     address: str  # 127.0.0.N
-    kind: str  # "tls", "plain", "silent"
+    kind: str  # "tls", "plain", "silent", "close"
     issued: Issued | None = None
 
 
@@ -68,6 +70,7 @@ class Farm:
         self._tmp = tempfile.TemporaryDirectory()
         self._loop = asyncio.new_event_loop()
         self._held: list[socket.socket] = []
+        self.reset = False  # `close` scenarios reset the connection instead of closing it
 
     def _context(self, issued: Issued, index: int) -> ssl.SSLContext:
         directory = Path(self._tmp.name) / str(index)
@@ -83,6 +86,9 @@ class Farm:
             if scenario.kind == "silent":
                 servers.append(await asyncio.start_server(self._silent, sock=sock))
                 continue
+            if scenario.kind == "close":
+                servers.append(await asyncio.start_server(self._close, sock=sock))
+                continue
             context = None
             if scenario.kind == "tls":
                 assert scenario.issued is not None
@@ -97,6 +103,12 @@ class Farm:
     async def _silent(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, asyncio.CancelledError):
             await reader.read()  # until the client gives up
+        writer.close()
+
+    async def _close(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.reset:  # SO_LINGER 0: the close is a reset
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         writer.close()
 
     @contextmanager

@@ -5,8 +5,10 @@ the flaw it checks (dates, names, weak keys, SHA-1, an AIA URL). `TLSServer`
 serves a chain with Python's ssl module; `mode` makes it misbehave on purpose:
 "stall" accepts TCP and never answers the handshake, "http" answers like a
 plain-HTTP server, "garbage" answers the ClientHello with bytes that are no
-TLS. `after_first` makes every connection after the first misbehave (a
-`+protocols` probe's): "reset" (RST), "stall" or "refuse" (the port closes).
+TLS, "close" accepts and closes at once (the ClientHello unread), "reset"
+accepts and resets the connection at once. `after_first` makes every
+connection after the first misbehave (a `+protocols` probe's): "reset" (RST
+after the ClientHello), "stall" or "refuse" (the port closes).
 `FileServer` is a plain HTTP server for AIA downloads.
 """
 
@@ -274,6 +276,11 @@ class TLSServer:
     def _answer(self, conn: socket.socket, number: int) -> None:
         conn.settimeout(5)
         with contextlib.suppress(OSError), conn:
+            if self.mode == "close":
+                return
+            if self.mode == "reset":  # SO_LINGER 0: the close is a reset
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
             if number > 1 and self.after_first == "reset":
                 conn.recv(4096)  # the ClientHello, then a reset: SO_LINGER 0 sends RST
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

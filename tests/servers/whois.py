@@ -11,14 +11,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 # answer: the record; drip: a byte every `drip_seconds`; flood: `flood_bytes` of
 # lines; garbage: binary bytes; endless: one line that never ends (until
-# `flood_bytes`); refer-self: `refer:` naming this very server.
-Mode = Literal["answer", "drip", "flood", "garbage", "endless", "refer-self"]
+# `flood_bytes`); refer-self: `refer:` naming this very server; close: accept and
+# close at once, the query unread (the kernel resets the connection); silent-close:
+# read the query, then close without a word; reset: accept and reset at once.
+Mode = Literal[
+    "answer",
+    "drip",
+    "flood",
+    "garbage",
+    "endless",
+    "refer-self",
+    "close",
+    "silent-close",
+    "reset",
+]
 
 
 @dataclass
@@ -59,9 +73,17 @@ class WhoisServer:
         self.active += 1
         self.most = max(self.most, self.active)
         try:
+            if self.mode == "close":
+                return
+            if self.mode == "reset":  # SO_LINGER 0: the close is a reset
+                sock = writer.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
             line = await asyncio.wait_for(reader.readline(), 5)
             query = line.decode("utf-8").rstrip("\r\n")
             self.queries.append(query)
+            if self.mode == "silent-close":
+                return
             body = self.answers.get(query, self.default).encode(self.encoding)
             await asyncio.sleep(self.hold_seconds)
             if self.mode == "garbage":

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from chatbot.commands import COMMANDS, Invocation, execute
-from chatbot.errors import ProtocolError
+from chatbot.errors import Closed, ProtocolError
 from chatbot.reply import plain
 from chatbot.settings import Settings
 from chatbot.slack import BLOCK_LIMIT, blocks
@@ -84,6 +84,20 @@ async def test_garbage_instead_of_a_server_hello(ca_file: Path, serve: Serve) ->
     with pytest.raises(ProtocolError) as caught:
         await check(server.port, ca_file)
     assert caught.value.message == f"127.0.0.1:{server.port} answered, but not with TLS."
+
+
+@pytest.mark.parametrize("mode", ["close", "reset"])
+async def test_a_server_that_accepts_and_closes_says_so(
+    ca_file: Path, serve: Serve, mode: str
+) -> None:
+    """It accepted the connection: "closed the connection", never "could not connect"."""
+    server = serve(mode=mode)
+    for _ in range(20):  # closed before or after the ClientHello, or the connect seen: alike
+        with pytest.raises(Closed) as caught:
+            await check(server.port, ca_file)
+        assert caught.value.message == (
+            f"127.0.0.1:{server.port} closed the connection during the TLS handshake."
+        )
 
 
 async def test_certificate_cryptography_cannot_parse(
