@@ -175,6 +175,11 @@ async def _connect(target: Target, address: policy.IPAddress, options: Options) 
         raise ConnectFailed(
             server=target.server(address), reason=reason or exc.strerror or str(exc)
         ) from exc
+    except BaseException:
+        # Cancelled by the check's deadline (or the shutdown) mid-connect: the
+        # socket is ours to close, or it lingers until the garbage collector.
+        sock.close()
+        raise
     return sock
 
 

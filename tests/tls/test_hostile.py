@@ -4,6 +4,7 @@ found is kept."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -28,6 +29,7 @@ from tests.servers.tls import (
     bad_version,
     broken_extension,
     long_chain,
+    unanswered_port,
 )
 
 NAME = "example.test"
@@ -210,3 +212,24 @@ async def test_through_the_command(root: Authority, ca_file: Path, serve: Serve)
     )
     assert not reply.is_error
     assert "TLS 1.2  not tested: the connection was reset" in plain(reply)
+
+
+async def test_a_connect_cut_off_by_the_deadline_closes_its_socket() -> None:
+    """The check's deadline cancels a connect in flight: its socket is closed, not leaked."""
+    import gc
+    import ipaddress
+    import warnings
+
+    from chatbot.tls.check import _connect
+
+    with unanswered_port() as port, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        target = tls_command.parse(f"127.0.0.1:{port}")
+        options = tls.Options(connect_timeout=30, allow_private=True)
+        task = asyncio.ensure_future(_connect(target, ipaddress.ip_address("127.0.0.1"), options))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
