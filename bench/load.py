@@ -79,6 +79,9 @@ NAME = "example.test"
 ADDRESS = "192.0.2.10"  # the answer: what a delivered answer holds
 TICK = os.sysconf("SC_CLK_TCK")
 SLACK_TIMEOUT = "3s"
+# Who sends the requests: a rate-limit key for each user and each workspace.
+USERS = 1000
+TEAMS = 10
 
 ZONE = f"""\
 $ORIGIN test.
@@ -334,6 +337,10 @@ def start_system(
             "CHATBOT_DNS_RESOLVERS": f"127.0.0.1:{dns_port}",
             "CHATBOT_ALLOW_PRIVATE_TARGETS": "true",
             "CHATBOT_RESPONSE_URL_PREFIXES": f"{receiver.url}/r/",
+            # Checked on every request, never reached: the requests come from USERS
+            # users in TEAMS workspaces, far more often than Slack users type.
+            "CHATBOT_RATE_LIMIT_USER": "1000000/minute",
+            "CHATBOT_RATE_LIMIT_TEAM": "1000000/minute",
         }
         if system.name == "chatbot-h11":
             env["PYTHONPATH"] = os.pathsep.join(
@@ -355,16 +362,16 @@ def start_system(
 # ---------------------------------------------------------------- the load
 
 
-def form(key: str, receiver: str) -> str:
-    """Slack's slash-command form fields, in Slack's order."""
+def form(key: str, receiver: str, n: int = 0) -> str:
+    """Slack's slash-command form fields, in Slack's order; the n-th request's user."""
     return urlencode(
         {
             "token": "bench-verification-token",
-            "team_id": "T0001",
+            "team_id": f"T{n % TEAMS:04d}",
             "team_domain": "bench",
             "channel_id": "C0001",
             "channel_name": "general",
-            "user_id": "U0001",
+            "user_id": f"U{n % USERS:04d}",
             "user_name": "ada",
             "command": "/dig",
             "text": NAME,
@@ -381,7 +388,7 @@ def write_bodies(path: Path, prefix: str, count: int, receiver: str) -> None:
     stamp = str(int(time.time()))
     with open(path, "w") as handle:
         for n in range(count):
-            body = form(f"{prefix}{n}", receiver)
+            body = form(f"{prefix}{n}", receiver, n)
             base = f"v0:{stamp}:{body}".encode()
             signature = "v0=" + hmac.new(secret, base, sha256).hexdigest()
             handle.write(f"{stamp}\t{signature}\t{body}\n")
