@@ -30,7 +30,7 @@ RUN find /app/.venv -name "*.so" -exec strip --strip-unneeded {} +
 # .pyc for everything they import.
 RUN cd /app/.venv/lib/python3*/site-packages \
     && /app/.venv/bin/python -m compileall -q -j 0 chatbot dns uvicorn httpcore httpx anyio h11 \
-       cryptography OpenSSL publicsuffixlist yaml \
+       cryptography OpenSSL publicsuffixlist yaml uvloop httptools \
     && SLACK_SIGNING_SECRET=build-only /app/.venv/bin/python -c "import chatbot, importlib, pkgutil; \
 [importlib.import_module(m.name) for m in pkgutil.walk_packages(chatbot.__path__, 'chatbot.')]; chatbot.app"
 
