@@ -45,9 +45,10 @@ round (.txt: collapsed stacks; otherwise an SVG flame graph).
 
 Systems (`--systems`, first one is the numerator of the ratios): `chatbot`;
 `chatbot-h11`, the same with uvloop and httptools hidden, so uvicorn runs on
-asyncio + h11 whatever is installed (to compare uvicorn[standard] in one run:
-`uv run --group bench --with uvloop --with httptools python bench/load.py
---systems chatbot,chatbot-h11`); `bolt`; `bolt-lazy`, Bolt's lazy-listener form.
+asyncio + h11 (`--systems chatbot,chatbot-h11` compares the two in one run);
+`bolt`, on the same uvicorn as ours (uvloop and httptools, project
+dependencies since issue 12); `bolt-h11`, Bolt on asyncio + h11; `bolt-lazy`,
+Bolt's lazy-listener form.
 """
 
 from __future__ import annotations
@@ -303,6 +304,7 @@ SYSTEMS = {
     "chatbot": System("chatbot", "/slash-commands/dig", True, "/health"),
     "chatbot-h11": System("chatbot-h11", "/slash-commands/dig", True, "/health"),
     "bolt": System("bolt", "/slack/events", False, "/"),
+    "bolt-h11": System("bolt-h11", "/slack/events", False, "/"),
     "bolt-lazy": System("bolt-lazy", "/slack/events", False, "/"),
 }
 
@@ -319,7 +321,7 @@ def hidden_standard(work: Path) -> Path:
 
 
 def uvicorn_flavour(system: str) -> str:
-    if system == "chatbot-h11":
+    if system.endswith("-h11"):
         return "asyncio+h11"
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     protocol = "httptools" if importlib.util.find_spec("httptools") else "h11"
@@ -350,6 +352,10 @@ def start_system(
         command += ["--host", "127.0.0.1", "--port", str(port)]
     else:
         env |= {"BENCH_DNS_SERVER": f"127.0.0.1:{dns_port}", "BENCH_SLACK_API": receiver.url}
+        if system.name == "bolt-h11":
+            env["PYTHONPATH"] = os.pathsep.join(
+                [str(hidden_standard(work)), env.get("PYTHONPATH", "")]
+            ).rstrip(os.pathsep)
         if system.name == "bolt-lazy":
             env["BENCH_BOLT_LAZY"] = "1"
         # Served as `chatbot serve` serves ours: no access log, proxy headers trusted.

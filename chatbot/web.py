@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,6 +24,19 @@ from chatbot.reply import Reply
 from chatbot.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+
+
+def started_task(coroutine: Coroutine[Any, Any, Reply]) -> asyncio.Task[Reply]:
+    """The command as a task of its own, already run up to its first wait (Python 3.12+).
+
+    A command that needs no wait (/hello, help, a usage error) is then done
+    before the handler looks, and one that does (a lookup) has sent its first
+    query: neither costs a turn of the event loop to start. On 3.11 a task
+    starts at the loop's next turn, as before.
+    """
+    if sys.version_info >= (3, 12):
+        return asyncio.Task(coroutine, loop=asyncio.get_running_loop(), eager_start=True)
+    return asyncio.create_task(coroutine)
 
 
 class MissingSecret(RuntimeError):
@@ -57,7 +70,14 @@ def create_app(
         await admission.limits.aclose()
 
     app = FastAPI(
-        title="chatbot", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+        title="chatbot",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        # No OpenTelemetry here (traces reach Cloud Logging through our log lines):
+        # FastAPI would otherwise ask the global providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.jobs = jobs
@@ -114,8 +134,8 @@ def create_app(
                 team_id=form.get("team_id", ""),
                 channel_id=form.get("channel_id", ""),
             )
-            task = asyncio.create_task(execute(command, invocation, settings))
-            if settings.inline_budget_seconds > 0:
+            task = started_task(execute(command, invocation, settings))
+            if settings.inline_budget_seconds > 0 and not task.done():
                 await asyncio.wait({task}, timeout=settings.inline_budget_seconds)
             if task.done():
                 reply = task.result()
