@@ -43,9 +43,10 @@ signed bodies against the receiver's trivial 200 endpoint (`--no-generator-check
 skips it). `--py-spy FILE` records our service with py-spy during its first
 round (.txt: collapsed stacks; otherwise an SVG flame graph).
 
-Systems (`--systems`, first one is the numerator of the ratios): `chatbot`;
-`chatbot-h11`, the same with uvloop and httptools hidden, so uvicorn runs on
-asyncio + h11 (`--systems chatbot,chatbot-h11` compares the two in one run);
+Systems (`--systems`, first one is the numerator of the ratios): `chatbot`
+(uvloop + httptools, as in the image); `chatbot-asyncio`, the same with uvloop
+hidden (asyncio + httptools); `chatbot-h11`, with uvloop and httptools hidden
+(asyncio + h11, as before issue 12);
 `bolt`, on the same uvicorn as ours (uvloop and httptools, project
 dependencies since issue 12); `bolt-h11`, Bolt on asyncio + h11; `bolt-lazy`,
 Bolt's lazy-listener form.
@@ -302,6 +303,7 @@ class System:
 
 SYSTEMS = {
     "chatbot": System("chatbot", "/slash-commands/dig", True, "/health"),
+    "chatbot-asyncio": System("chatbot-asyncio", "/slash-commands/dig", True, "/health"),
     "chatbot-h11": System("chatbot-h11", "/slash-commands/dig", True, "/health"),
     "bolt": System("bolt", "/slack/events", False, "/"),
     "bolt-h11": System("bolt-h11", "/slack/events", False, "/"),
@@ -309,23 +311,32 @@ SYSTEMS = {
 }
 
 
-def hidden_standard(work: Path) -> Path:
-    """A directory that, first on PYTHONPATH, makes uvloop and httptools unimportable."""
-    shim = work / "no-uvicorn-standard"
+# What each system variant cannot import, so that uvicorn falls back to asyncio and/or h11.
+HIDDEN = {
+    "chatbot-h11": ("uvloop", "httptools"),
+    "chatbot-asyncio": ("uvloop",),
+    "bolt-h11": ("uvloop", "httptools"),
+}
+
+
+def hidden(work: Path, modules: tuple[str, ...]) -> Path:
+    """A directory that, first on PYTHONPATH, makes `modules` unimportable."""
+    shim = work / f"hidden-{'-'.join(modules)}"
     shim.mkdir(exist_ok=True)
-    for module in ("uvloop", "httptools"):
+    for module in modules:
         (shim / f"{module}.py").write_text(
-            f'raise ImportError("{module} hidden by bench/load.py: asyncio + h11")\n'
+            f'raise ImportError("{module} hidden by bench/load.py")\n'
         )
     return shim
 
 
 def uvicorn_flavour(system: str) -> str:
-    if system.endswith("-h11"):
-        return "asyncio+h11"
-    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    protocol = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    return f"{loop}+{protocol}"
+    gone = HIDDEN.get(system, ())
+    loop = "uvloop" if "uvloop" not in gone and importlib.util.find_spec("uvloop") else "asyncio"
+    parser = "httptools"
+    if "httptools" in gone or not importlib.util.find_spec("httptools"):
+        parser = "h11"
+    return f"{loop}+{parser}"
 
 
 def start_system(
@@ -333,6 +344,10 @@ def start_system(
 ) -> AbstractContextManager[Peer]:
     port = free_port()
     env = {**os.environ, "SLACK_SIGNING_SECRET": SECRET, "PYTHONUNBUFFERED": "1"}
+    if system.name in HIDDEN:
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(hidden(work, HIDDEN[system.name])), env.get("PYTHONPATH", "")]
+        ).rstrip(os.pathsep)
     log = work / f"{system.name}.log"
     if system.name.startswith("chatbot"):
         env |= {
@@ -344,18 +359,10 @@ def start_system(
             "CHATBOT_RATE_LIMIT_USER": "1000000/minute",
             "CHATBOT_RATE_LIMIT_TEAM": "1000000/minute",
         }
-        if system.name == "chatbot-h11":
-            env["PYTHONPATH"] = os.pathsep.join(
-                [str(hidden_standard(work)), env.get("PYTHONPATH", "")]
-            ).rstrip(os.pathsep)
         command = [sys.executable, "-m", "chatbot.cli", "serve"]
         command += ["--host", "127.0.0.1", "--port", str(port)]
     else:
         env |= {"BENCH_DNS_SERVER": f"127.0.0.1:{dns_port}", "BENCH_SLACK_API": receiver.url}
-        if system.name == "bolt-h11":
-            env["PYTHONPATH"] = os.pathsep.join(
-                [str(hidden_standard(work)), env.get("PYTHONPATH", "")]
-            ).rstrip(os.pathsep)
         if system.name == "bolt-lazy":
             env["BENCH_BOLT_LAZY"] = "1"
         # Served as `chatbot serve` serves ours: no access log, proxy headers trusted.

@@ -20,13 +20,12 @@ from urllib.parse import unquote_plus
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
-from slack_sdk.signature import Clock
 
 from chatbot import slack
 from chatbot.ratelimit import RateLimits
 from chatbot.reply import Reply
 from chatbot.settings import Settings
-from chatbot.verification import Verifier
+from chatbot.verification import Clock, Verifier
 
 log = logging.getLogger(__name__)
 

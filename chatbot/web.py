@@ -12,7 +12,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from slack_sdk.signature import Clock
 
 from chatbot import __version__, logs, slack
 from chatbot.admission import Admission, BodyLimit, Turned
@@ -22,6 +21,7 @@ from chatbot.jobs import Job, Jobs, busy, summary
 from chatbot.ratelimit import RateLimits
 from chatbot.reply import Reply
 from chatbot.settings import Settings, get_settings
+from chatbot.verification import Clock
 
 log = logging.getLogger(__name__)
 
