@@ -566,14 +566,14 @@ def row(r: Round) -> str:
     if r.missing:
         notes.append(f"no answer for requests {', '.join(map(str, r.missing))}")
     return (
-        f"{r.system:<12} {r.rps:8.0f} {r.p50_ms:8.1f} {r.p99_ms:8.1f} "
+        f"{r.system:<15} {r.rps:8.0f} {r.p50_ms:8.1f} {r.p99_ms:8.1f} "
         f"{r.delivered:>7}/{r.sent:<7} {r.cpu_per_1000:9.2f} {r.tail_s:7.2f}  "
         f"[cores: {share}]" + (f"  ({', '.join(notes)})" if notes else "")
     )
 
 
 HEADER = (
-    f"{'system':<12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'answers/sent':>15} "
+    f"{'system':<15} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'answers/sent':>15} "
     f"{'CPU s/1k':>9} {'tail s':>7}"
 )
 
@@ -593,7 +593,7 @@ def summary(rounds: list[Round], names: list[str]) -> list[str]:
         medians[name] = m
         delivered, sent = sum(r.delivered for r in mine), sum(r.sent for r in mine)
         lines.append(
-            f"{name:<12} {m['rps']:8.0f} {m['p50']:8.1f} {m['p99']:8.1f} "
+            f"{name:<15} {m['rps']:8.0f} {m['p50']:8.1f} {m['p99']:8.1f} "
             f"{delivered:>7}/{sent:<7} {m['cpu']:9.2f} {m['tail']:7.2f}"
             + ("" if delivered == sent else f"  ({100 * delivered / sent:.1f}% delivered)")
         )
@@ -712,7 +712,10 @@ def main() -> int:
                 rounds.append(result)
                 print(row(result) + ("  (profiled)" if profile else ""), flush=True)
     print()
-    print(f"medians of {args.rounds} rounds (answers summed):")
+    print(
+        f"medians of {args.rounds} rounds (answers summed); load average now "
+        + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    )
     for line in summary(rounds, names):
         print(line)
     return 0
