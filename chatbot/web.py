@@ -135,9 +135,11 @@ def create_app(
                 channel_id=form.get("channel_id", ""),
             )
             task = started_task(execute(command, invocation, settings))
-            if settings.inline_budget_seconds > 0 and not task.done():
-                await asyncio.wait({task}, timeout=settings.inline_budget_seconds)
-            if task.done():
+            budget = settings.inline_budget_seconds
+            if budget > 0 and not task.done():
+                await asyncio.wait({task}, timeout=budget)
+            # A budget of 0 defers every answer, even one the eager start finished.
+            if budget > 0 and task.done():
                 reply = task.result()
                 summary(command.name, invocation, reply, "inline", started)
                 return JSONResponse(slack.message(reply, settings.response_type))
