@@ -393,7 +393,7 @@ _FORM_PIECES = st.sampled_from(
 )
 
 
-@profile(max_examples=1000)
+@profile(max_examples=1000, derandomize=True, database=None)
 @given(st.lists(_FORM_PIECES, max_size=40), st.text(max_size=4), st.binary(max_size=4))
 def test_form_fields_are_what_parse_qsl_reads(
     pieces: list[str], text: str, raw_bytes: bytes
