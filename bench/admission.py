@@ -1,7 +1,7 @@
 """What admission costs on the hot path, measured with wrk against real servers.
 
-1. The connection layer: `chatbot serve`'s h11 protocol with read timeouts and
-   the connection cap, against uvicorn's plain h11 protocol, on GET /health
+1. The connection layer: `chatbot serve`'s protocol (httptools, or h11) with read timeouts
+   and the connection cap, against uvicorn's own protocol for the same parser, on GET /health
    (keep-alive) and on a signed POST /slash-commands/hello (body cap,
    signature, workspace and rate-limit checks included).
 2. The rate-limit check alone, in memory and (when redis-server is installed)
@@ -39,7 +39,10 @@ SERVER = """
 import sys, uvicorn
 from chatbot.connections import uvicorn_options
 from chatbot.settings import get_settings
-options = uvicorn_options(get_settings()) if sys.argv[2] == "guarded" else {"http": "h11"}
+guarded = uvicorn_options(get_settings())
+# The same parser unguarded: uvicorn's own httptools (or h11) protocol.
+plain = {"http": guarded["http"].http_parser}
+options = guarded if sys.argv[2] == "guarded" else plain
 uvicorn.run("chatbot:app", port=int(sys.argv[1]), log_level="warning", access_log=False, **options)
 """
 
@@ -133,7 +136,7 @@ def main() -> int:
         plain = statistics.median(results[(name, "h11")])
         guarded = statistics.median(results[(name, "guarded")])
         print(
-            f"{name:12} uvicorn h11 {plain:8.0f} req/s   guarded {guarded:8.0f} req/s"
+            f"{name:12} uvicorn {plain:8.0f} req/s   guarded {guarded:8.0f} req/s"
             f"   ({(guarded / plain - 1) * 100:+.1f}%)"
         )
     print(f"rate-limit check, memory: {asyncio.run(limiter_cost('memory://')):.0f} µs")

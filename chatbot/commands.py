@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from chatbot.arguments import Option
 from chatbot.errors import ChatbotError, Timeout, UsageError
@@ -87,12 +88,37 @@ async def _imported(name: str) -> None:
         await asyncio.to_thread(importlib.import_module, name)
 
 
+T = TypeVar("T")
+# (id of the Settings, the function) -> (the Settings, what it made). The Settings
+# is kept with its options so that its id cannot be reused while they are kept.
+_made: dict[tuple[int, Any], tuple[Settings, Any]] = {}
+_MADE_KEPT = 32
+
+
+def _once(make: Callable[[Settings], T], settings: Settings) -> T:
+    """`make(settings)`, made once per Settings (frozen) and function, not per command.
+
+    A family's options are read from settings, servers parsed and all: /dig's
+    depth options alone (two dozen root and public servers) took 55 us a
+    command. The options are frozen dataclasses, shared safely.
+    """
+    key = (id(settings), make)
+    kept = _made.get(key)
+    if kept is None:
+        kept = (settings, make(settings))
+        if len(_made) >= _MADE_KEPT:  # tests make many Settings; a service, one
+            del _made[next(iter(_made))]
+        _made[key] = kept
+    made: T = kept[1]
+    return made
+
+
 async def _dig(invocation: Invocation, settings: Settings) -> Reply:
     await _imported("chatbot.dns.command")
     from chatbot.dns import command
 
     return await command.run(
-        invocation.text, command.options(settings), command.depth_options(settings)
+        invocation.text, _once(command.options, settings), _once(command.depth_options, settings)
     )
 
 
@@ -100,21 +126,21 @@ async def _whois(invocation: Invocation, settings: Settings) -> Reply:
     await _imported("chatbot.registration.command")
     from chatbot.registration import command
 
-    return await command.run(invocation.text, command.Options.from_settings(settings))
+    return await command.run(invocation.text, _once(command.Options.from_settings, settings))
 
 
 async def _tls(invocation: Invocation, settings: Settings) -> Reply:
     await _imported("chatbot.tls.command")
     from chatbot.tls import command
 
-    return await command.run(invocation.text, command.options(settings))
+    return await command.run(invocation.text, _once(command.options, settings))
 
 
 async def _mail(invocation: Invocation, settings: Settings) -> Reply:
     await _imported("chatbot.mail.command")
     from chatbot.mail import command
 
-    return await command.run(invocation.text, command.options(settings))
+    return await command.run(invocation.text, _once(command.options, settings))
 
 
 # Each command's options, declared once (see chatbot.arguments). A new option is

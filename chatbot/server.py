@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
 from types import FrameType
+
+log = logging.getLogger(__name__)
+
+
+def event_loop() -> str:
+    """The event loop uvicorn picks ("auto"): uvloop where it can be imported."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
@@ -68,5 +80,7 @@ def serve(host: str, port: int | None) -> int:
         # Read timeouts, keep-alive, the connection cap and backlog: chatbot/connections.py.
         **uvicorn_options(settings),
     )
+    parser = getattr(config.http, "http_parser", config.http)
+    log.info("serving on %s:%d (%s, %s)", host, config.port, event_loop(), parser)
     Server(config).run()
     return 0

@@ -9,13 +9,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
 from fastapi import Request
+from hypothesis import given
+from hypothesis import settings as profile
+from hypothesis import strategies as st
 
 from chatbot import logs
-from chatbot.admission import Identity
+from chatbot.admission import Identity, form_fields
 from chatbot.settings import Settings
 from chatbot.verification import Verifier
 from chatbot.web import create_app
@@ -380,6 +384,31 @@ def test_an_interaction_payload_names_its_sender() -> None:
     assert Identity.of({"payload": json.dumps(payload)}) == Identity("T1", "E1", "U1")
     assert Identity.of({"payload": "[" * 100_000}) == Identity()
     assert Identity.of({"payload": '{"team": "T1", "user": {"id": 5}}'}) == Identity()
+
+
+# Forms as a sender may write them: separators, escapes good and bad, non-ASCII, bytes
+# that are not UTF-8.
+_FORM_PIECES = st.sampled_from(
+    ["&", "=", "+", "%", "%2", "%20", "%zz", "%C3%A9", "%FF", "%26", "%3D", "a", "Z", "é", " ", ";"]
+)
+
+
+@profile(max_examples=1000, derandomize=True, database=None)
+@given(st.lists(_FORM_PIECES, max_size=40), st.text(max_size=4), st.binary(max_size=4))
+def test_form_fields_are_what_parse_qsl_reads(
+    pieces: list[str], text: str, raw_bytes: bytes
+) -> None:
+    body = "".join(pieces).encode() + text.encode() + raw_bytes
+    expected = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    assert form_fields(body) == expected
+
+
+def test_form_fields_of_a_slash_command() -> None:
+    body = form("dig", "example.com  MX+ 50%", "https://hooks.slack.com/commands/T1/2/x")
+    fields = form_fields(body + b"&empty=&bare&user_id=U9")
+    assert fields["text"] == "example.com  MX+ 50%"
+    assert fields["response_url"] == "https://hooks.slack.com/commands/T1/2/x"
+    assert (fields["empty"], fields["bare"], fields["user_id"]) == ("", "", "U9")
 
 
 # --- rate limits -------------------------------------------------------------

@@ -93,3 +93,23 @@ async def test_braces_typed_into_a_command_are_quoted_back(name: str, text: str,
     reply = await execute(COMMANDS[name], Invocation(text), Settings())
     assert reply.is_usage
     assert plain(reply).startswith(said)
+
+
+def test_options_are_made_once_per_settings() -> None:
+    from chatbot import commands
+
+    made: list[Settings] = []
+
+    def make(settings: Settings) -> tuple[str, ...]:
+        made.append(settings)
+        return settings.dns_resolvers
+
+    one, two = Settings(dns_resolvers=("192.0.2.1",)), Settings(dns_resolvers=("192.0.2.2",))
+    for _ in range(3):
+        assert commands._once(make, one) == ("192.0.2.1",)
+        assert commands._once(make, two) == ("192.0.2.2",)
+    assert made == [one, two]
+    # Kept for a bounded number of Settings, each kept alive while its options are.
+    for n in range(2 * commands._MADE_KEPT):
+        commands._once(make, Settings(dns_timeout_seconds=1 + n / 1000))
+    assert len(commands._made) <= commands._MADE_KEPT

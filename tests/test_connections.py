@@ -8,6 +8,7 @@ import statistics
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -15,16 +16,34 @@ import pytest
 from chatbot.connections import Report
 from tests.servers import raw
 from tests.servers.dns import DNSServer
-from tests.servers.process import ServiceProcess, service_process
+from tests.servers.process import ServiceProcess, hiding, service_process
 from tests.slackreq import SECRET, form, headers
 
 
-def _env(dns_server: DNSServer, **settings: str) -> dict[str, str]:
+# Each test runs against both of uvicorn's HTTP parsers the service can run on:
+# httptools (installed, as in the image) and h11 (where httptools is not).
+@pytest.fixture(params=["httptools", "h11"])
+def http(request: pytest.FixtureRequest) -> str:
+    parser: str = request.param
+    return parser
+
+
+def _env(http: str, dns_server: DNSServer, **settings: str) -> dict[str, str]:
     return {
         "SLACK_SIGNING_SECRET": SECRET,
         "CHATBOT_DNS_RESOLVERS": dns_server.address,
         **{f"CHATBOT_{name.upper()}": value for name, value in settings.items()},
+        **(hiding("httptools") if http == "h11" else {}),
     }
+
+
+@contextmanager
+def serving(env: dict[str, str], http: str, nofile: int | None = None) -> Iterator[ServiceProcess]:
+    """`chatbot serve` on the parser `http`, as its first log line says."""
+    with service_process(env, nofile=nofile) as service:
+        first = json.loads(service.output().splitlines()[0])
+        assert first["message"].endswith(f", {http})"), first
+        yield service
 
 
 def health(url: str) -> tuple[int, float]:
@@ -72,9 +91,9 @@ def _log(service: ServiceProcess) -> list[dict[str, object]]:
 
 @pytest.mark.parametrize("nofile", [None, 256], ids=["no fd limit", "256 fds"])
 def test_health_answers_while_300_slow_or_silent_connections_are_open(
-    dns_server: DNSServer, nofile: int | None
+    http: str, dns_server: DNSServer, nofile: int | None
 ) -> None:
-    with service_process(_env(dns_server), nofile=nofile) as service:
+    with serving(_env(http, dns_server), http, nofile=nofile) as service:
         held = list(_hostile_connections(service.url, 300))
         try:
             answers = [health(service.url) for _ in range(20)]
@@ -91,9 +110,11 @@ def test_health_answers_while_300_slow_or_silent_connections_are_open(
     assert not [e for e in entries if e["severity"] == "ERROR"], output[-3000:]
 
 
-def test_silent_and_slow_requests_are_cut_at_the_read_timeouts(dns_server: DNSServer) -> None:
-    env = _env(dns_server, header_timeout_seconds="0.5", body_timeout_seconds="0.5")
-    with service_process(env) as service:
+def test_silent_and_slow_requests_are_cut_at_the_read_timeouts(
+    http: str, dns_server: DNSServer
+) -> None:
+    env = _env(http, dns_server, header_timeout_seconds="0.5", body_timeout_seconds="0.5")
+    with serving(env, http) as service:
         silent = raw.connect(service.url)
         partial = raw.connect(service.url)
         partial.sendall(b"POST /slash-commands/dig HTTP/1.1\r\nHost: x\r\n")
@@ -122,11 +143,30 @@ def test_silent_and_slow_requests_are_cut_at_the_read_timeouts(dns_server: DNSSe
         assert health(service.url)[0] == 200
 
 
+def test_headers_stop_at_16_kb(http: str, dns_server: DNSServer) -> None:
+    with serving(_env(http, dns_server, header_timeout_seconds="30"), http) as service:
+        with raw.connect(service.url) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            try:
+                for _ in range(40):  # 40 KB of headers, a kilobyte at a time
+                    sock.sendall(b"X-Padding: " + b"a" * 1011 + b"\r\n")
+                    time.sleep(0.01)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            assert raw.status(closed_by_server(sock, within=5) or b"") == 400
+        # Headers under the cap are served.
+        with raw.connect(service.url) as sock:
+            padding = [f"X-Padding-{n}: {'a' * 1000}" for n in range(12)]
+            sock.sendall(raw.head("/health", *padding, method="GET"))
+            assert raw.status(raw.read_one(sock)) == 200
+
+
 def test_idle_keep_alive_connections_are_closed_after_the_keep_alive(
+    http: str,
     dns_server: DNSServer,
 ) -> None:
-    env = _env(dns_server, keep_alive_seconds="1", header_timeout_seconds="30")
-    with service_process(env) as service, raw.connect(service.url) as sock:
+    env = _env(http, dns_server, keep_alive_seconds="1", header_timeout_seconds="30")
+    with serving(env, http) as service, raw.connect(service.url) as sock:
         for _ in range(2):  # the same connection serves a second request
             sock.sendall(raw.head("/health", method="GET"))
             assert raw.status(raw.read_one(sock)) == 200
@@ -134,10 +174,11 @@ def test_idle_keep_alive_connections_are_closed_after_the_keep_alive(
 
 
 def test_a_normal_request_after_a_kept_alive_one_has_its_own_header_deadline(
+    http: str,
     dns_server: DNSServer,
 ) -> None:
-    env = _env(dns_server, keep_alive_seconds="30", header_timeout_seconds="1")
-    with service_process(env) as service, raw.connect(service.url) as sock:
+    env = _env(http, dns_server, keep_alive_seconds="30", header_timeout_seconds="1")
+    with serving(env, http) as service, raw.connect(service.url) as sock:
         sock.sendall(raw.head("/health", method="GET"))
         assert raw.status(raw.read_one(sock)) == 200
         time.sleep(1.5)  # idle longer than the header timeout: keep-alive governs
@@ -147,8 +188,10 @@ def test_a_normal_request_after_a_kept_alive_one_has_its_own_header_deadline(
         assert raw.status(closed_by_server(sock, within=10) or b"") == 408
 
 
-def test_beyond_the_cap_the_longest_waiting_connection_makes_room(dns_server: DNSServer) -> None:
-    with service_process(_env(dns_server, max_connections="8")) as service:
+def test_beyond_the_cap_the_longest_waiting_connection_makes_room(
+    http: str, dns_server: DNSServer
+) -> None:
+    with serving(_env(http, dns_server, max_connections="8"), http) as service:
         idle = [raw.connect(service.url) for _ in range(8)]
         time.sleep(0.2)
         assert health(service.url)[0] == 200
@@ -158,16 +201,19 @@ def test_beyond_the_cap_the_longest_waiting_connection_makes_room(dns_server: DN
             sock.close()
 
 
-def test_beyond_the_cap_with_every_connection_busy_it_is_503(dns_server: DNSServer) -> None:
+def test_beyond_the_cap_with_every_connection_busy_it_is_503(
+    http: str, dns_server: DNSServer
+) -> None:
     dns_server.slow_seconds = 2.0
     env = _env(
+        http,
         dns_server,
         max_connections="8",
         inline_budget_seconds="2.5",
         dns_timeout_seconds="5",
         response_url_prefixes="http://127.0.0.1:",
     )
-    with service_process(env) as service:
+    with serving(env, http) as service:
         answers: list[int] = []
 
         def slow_dig() -> None:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -47,6 +48,20 @@ class ServiceProcess:
         self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(timeout=timeout)
         return code, time.monotonic() - started
+
+
+def hiding(*modules: str) -> dict[str, str]:
+    """Environment for a process in which `modules` cannot be imported.
+
+    With httptools hidden uvicorn's protocol is h11, with uvloop hidden the
+    loop is asyncio's: how the service runs where they are not installed.
+    """
+    shim = Path(tempfile.gettempdir()) / f"chatbot-hiding-{'-'.join(sorted(modules))}"
+    shim.mkdir(exist_ok=True)
+    for module in modules:
+        (shim / f"{module}.py").write_text(f'raise ImportError("{module} hidden by the tests")\n')
+    path = os.pathsep.join(p for p in (str(shim), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path}
 
 
 def _limit_descriptors(count: int) -> Callable[[], None]:
