@@ -18,13 +18,11 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from limits import RateLimitItem, parse
+from limits import RateLimitItem, parse, storage, strategies
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
@@ -39,9 +37,6 @@ REDIS_TIMEOUT_SECONDS = 0.5
 RETRY_SECONDS = 5.0
 # At most one "unreachable" error line per this many seconds.
 LOG_EVERY_SECONDS = 60.0
-# How often the counts in memory drop the keys of users and workspaces that have
-# gone quiet (no hit within the longest window).
-SWEEP_SECONDS = 60.0
 
 
 def parse_limit(text: str) -> RateLimitItem:
@@ -80,49 +75,29 @@ def _window(item: RateLimitItem) -> str:
 
 
 class MovingWindows:
-    """Hits per key in this process's memory: at most `amount` in any `expiry` seconds.
+    """The limits library's moving windows in this process's memory.
 
-    The same moving window as the limits library's: a hit is refused, and not
-    counted, when the last `expiry` seconds already hold `amount` hits. Each
-    key keeps at most `amount` timestamps; keys whose newest hit has left every
-    window are dropped once per SWEEP_SECONDS.
+    A command counts on the user's and the workspace's window together or on
+    neither: both are tested before either is hit, with no wait in between, so
+    nothing else runs on the event loop in the meantime.
     """
 
-    def __init__(self, longest: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.hits: dict[tuple[str, ...], deque[float]] = {}
-        self.longest = longest
-        self.clock = clock
-        self.swept_at = clock()
+    def __init__(self) -> None:
+        self.storage = storage.MemoryStorage()
+        self.limiter = strategies.MovingWindowRateLimiter(self.storage)
 
     def check(
         self, limits: tuple[tuple[str, RateLimitItem, tuple[str, ...]], ...]
     ) -> Exceeded | None:
         """Count one hit on every key, or on none: the first limit it would exceed."""
-        now = self.clock()
-        if now - self.swept_at >= SWEEP_SECONDS:
-            self.sweep(now)
-        found: list[deque[float]] = []
-        for scope, item, key in limits:
-            hits = self.hits.get(key)
-            if hits is None:
-                hits = self.hits[key] = deque()
-            expiry = item.get_expiry()
-            cutoff = now - expiry
-            while hits and hits[0] < cutoff:
-                hits.popleft()
-            if len(hits) >= item.amount:
-                wait = max(1, math.ceil(hits[0] + expiry - now))
+        for scope, item, keys in limits:
+            if not self.limiter.test(item, *keys):
+                stats = self.limiter.get_window_stats(item, *keys)
+                wait = max(1, math.ceil(stats.reset_time - time.time()))
                 return Exceeded(scope, item.amount, _window(item), wait)
-            found.append(hits)
-        for hits in found:
-            hits.append(now)
+        for _, item, keys in limits:
+            self.limiter.hit(item, *keys)
         return None
-
-    def sweep(self, now: float) -> None:
-        cutoff = now - self.longest
-        for key in [key for key, hits in self.hits.items() if not hits or hits[-1] < cutoff]:
-            del self.hits[key]
-        self.swept_at = now
 
 
 class RateLimits:
@@ -136,11 +111,10 @@ class RateLimits:
         *,
         retry_seconds: float = RETRY_SECONDS,
         timeout: float = REDIS_TIMEOUT_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.user = parse_limit(user)
         self.team = parse_limit(team)
-        self.memory = MovingWindows(max(self.user.get_expiry(), self.team.get_expiry()), clock)
+        self.memory = MovingWindows()
         self.shared: MovingWindowRateLimiter | None = None
         self._pool: Any = None
         self.where = "memory"
