@@ -12,14 +12,15 @@ signature check, form parsing, the workspace check, the rate limits (per user
 and per workspace, in memory), the task with its deadline, the Block Kit
 reply, the JSON, the one summary log line (logged as in production: JSON,
 here to /dev/null). The bare route reads the body and returns a small JSON
-object. Measured on the 2-core development machine with other jobs on it
-(load average 2 to 3): about 95 us against 38 us per request, ratio 2.5 on
-Python 3.11, and 63 us against 29 us, ratio 2.1, on Python 3.13 in
-python:3.13-slim (where the command's task starts eagerly). The admission
-work, rate limits through the limits library's asyncio memory storage, had
-made it 345 us, ratio 8.9 (issue 12); CPU_BUDGET fails once a request costs
-about 60 % more than now (some 55 us on 3.11), as it did before that work
-at ratio 3.3 against 5.0.
+object. Its Block Kit is built with slack_sdk's model objects (the project's
+rule: the SDK, not hand-made JSON), about 45 us of the total with the answer's
+buttons, and its signature is checked by slack_sdk's verifier. Measured on the
+2-core development machine (load average about 1): about 205 us against 37 us
+per request, ratio 5.5 on Python 3.11. History: the admission work, rate
+limits through the limits library's asyncio memory storage, had made it 345
+us, ratio 8.9 (issue 12); its synchronous storage and plain Starlette routes
+brought it to 115 us with Block Kit as plain dicts. CPU_BUDGET fails once a
+request costs about 25 % more than now (some 55 us on 3.11).
 
 A sleep costs no CPU, so the same batches are also compared by wall time, as
 the ratio of the fastest batch of each (the batch least disturbed by other
@@ -51,7 +52,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-CPU_BUDGET = 4.0  # ours / bare, median of the batch ratios of CPU time per request
+CPU_BUDGET = 7.0  # ours / bare, median of the batch ratios of CPU time per request
 WALL_BUDGET = 12.0  # ours / bare, fastest batch of each, wall time
 BATCH = 100  # requests per batch
 ROUNDS = 21  # batches of each app, interleaved
