@@ -48,9 +48,15 @@ def use_colour(stream: IO[str], environ: Mapping[str, str] | None = None) -> boo
         return False
 
 
-def _boundary(char: str) -> bool:
-    """Whether a marker may touch `char` on its outer side: start, end, space or punctuation."""
-    return not char or not char.isalnum()
+# What may stand before an opening marker and after a closing one, besides the
+# start or end of the line and white space: `weak._domainkey` and `a*b` stay as
+# they are, `(*this*)` and `*this*:` are bold.
+OPENS_AFTER = frozenset("([{\"'*_~")
+CLOSES_BEFORE = frozenset(".,;:!?)]}\"'*_~-")
+
+
+def _opens(before: str, after: str) -> bool:
+    return (not before or before.isspace() or before in OPENS_AFTER) and bool(after.strip())
 
 
 def _closing(line: str, start: int, marker: str) -> int:
@@ -59,13 +65,18 @@ def _closing(line: str, start: int, marker: str) -> int:
     while index != -1:
         before = line[index - 1]
         after = line[index + 1] if index + 1 < len(line) else ""
-        if not before.isspace() and _boundary(after):
+        if not before.isspace() and (not after or after.isspace() or after in CLOSES_BEFORE):
             return index
         index = line.find(marker, index + 1)
     return -1
 
 
-def _segments(line: str, styles: tuple[str, ...] = ()) -> Iterator[Segment]:
+def _boundary(char: str) -> bool:
+    """Whether an emoji code may touch `char`: start, end, space or punctuation."""
+    return not char or not char.isalnum()
+
+
+def segments(line: str, styles: tuple[str, ...] = ()) -> Iterator[Segment]:
     """One line of mrkdwn as text segments with their styles; markers removed."""
     plain: list[str] = []
     index = 0
@@ -81,12 +92,12 @@ def _segments(line: str, styles: tuple[str, ...] = ()) -> Iterator[Segment]:
                 yield line[index + 1 : end], (*styles, CODE_STYLE)
                 index = end + 1
                 continue
-        elif char in MARKERS and _boundary(before) and after and not after.isspace():
+        elif char in MARKERS and _opens(before, after):
             end = _closing(line, index, char)
             if end != -1 and after != char:
                 yield "".join(plain), styles
                 plain = []
-                yield from _segments(line[index + 1 : end], (*styles, MARKERS[char]))
+                yield from segments(line[index + 1 : end], (*styles, MARKERS[char]))
                 index = end + 1
                 continue
         elif char == ":" and _boundary(before):
@@ -119,7 +130,7 @@ def _paint(segments: Iterator[Segment], colour: bool) -> str:
 def inline(text: str, *, colour: bool = False, small: bool = False) -> str:
     """mrkdwn sentences as terminal text, line by line (Slack's markers never span lines)."""
     base = (SMALL_PRINT,) if small else ()
-    return "\n".join(_paint(_segments(line, base), colour) for line in text.split("\n"))
+    return "\n".join(_paint(segments(line, base), colour) for line in text.split("\n"))
 
 
 def render(reply: Reply, *, colour: bool = False) -> str:

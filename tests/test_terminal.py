@@ -52,6 +52,11 @@ def test_every_emoji_code_the_commands_use_has_a_symbol() -> None:
             "_Publish `v=TLSRPTv1; rua=mailto:...` at _smtp._tls.example.test._",
             "Publish v=TLSRPTv1; rua=mailto:... at _smtp._tls.example.test.",
         ),
+        (
+            "no key at weak._domainkey.example.test: it fails. _Publish the key._",
+            "no key at weak._domainkey.example.test: it fails. Publish the key.",
+        ),
+        ("(*this*), *that*: and *those*.", "(this), that: and those."),
         # What Slack shows literally stays: data is not markup.
         ("it covers *.example.test and www.example.test", None),
         ("it covers *.a.test, *.b.test", None),
