@@ -293,7 +293,8 @@ def slack_view(reply: Reply) -> str:
         lines[-1] = lines[-1][:-1]
     # A hard break before a code block would show as a stray backslash.
     lines = [
-        line[:-1] if line.endswith("\\") and index + 1 < len(lines) and lines[index + 1] == "```"
+        line[:-1]
+        if line.endswith("\\") and index + 1 < len(lines) and lines[index + 1] == "```"
         else line
         for index, line in enumerate(lines)
     ]
