@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     command_deadline_seconds: float = Field(default=10.0, gt=0, le=600, allow_inf_nan=False)
     allow_private_targets: bool = False
     shutdown_grace_seconds: int = Field(default=8, ge=2, le=60)
-    # Deferred answers still being worked out, per instance; measured in README.
+    # Deferred answers still being worked out, per instance; measured in docs/development.md.
     max_pending: int = Field(default=100, ge=1, le=10000)
     # Posts to response_url at once; the HTTP client's pool is kept larger (delivery.py).
     delivery_concurrency: int = Field(default=10, ge=1, le=100)
@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(default=4.0, gt=0, le=30)
     mail_https_port: int = Field(default=443, ge=1, le=65535)
 
-    # Admission (README "Admission"; chatbot/admission.py, ratelimit.py, connections.py).
+    # Admission (docs/operations.md; chatbot/admission.py, ratelimit.py, connections.py).
     # Slack's slash-command and interaction payloads are a few KB.
     max_body_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     # Slack gives up after 3 s, so a request not in whole by then cannot be answered
