@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
+import pytest
+
 from tests.servers.dns import DNSServer
+from tests.servers.process import free_port
 from tests.servers.tls import Authority, TLSServer
 
 
@@ -189,3 +195,102 @@ def test_manifest_and_send_are_imported_only_when_used() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+# --- .env ------------------------------------------------------------------------------
+
+
+def _signed_hello(url: str, secret: str) -> httpx.Response:
+    from chatbot import send
+
+    body = send.form("hello", "from .env", "https://hooks.slack.com/x", "ada")
+    return httpx.post(
+        f"{url}/slash-commands/hello",
+        content=body,
+        headers=send.signed_headers(body, secret),
+        timeout=10,
+        trust_env=False,
+    )
+
+
+def test_serve_reads_dot_env_says_so_and_the_environment_wins(tmp_path: Path) -> None:
+    port = free_port()
+    (tmp_path / ".env").write_text(
+        "SLACK_SIGNING_SECRET=from-the-file\n"
+        "CHATBOT_RESPONSE_TYPE=in_channel\n"
+        f"PORT={port}\n"
+        "NOT_OURS=ignored\n",
+        encoding="utf-8",
+    )
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("CHATBOT_", "SLACK_")) and name != "PORT"
+    }
+    env["CHATBOT_RESPONSE_TYPE"] = "ephemeral"  # the environment wins over the file
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "chatbot.cli", "serve", "--host", "127.0.0.1"],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"  # the port from the file
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=1, trust_env=False).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        answer = _signed_hello(url, "from-the-file")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["response_type"] == "ephemeral"
+        assert _signed_hello(url, "another").status_code == 401
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    first = json.loads(log.read_text().splitlines()[0])
+    assert first["message"] == (
+        f"settings: read {tmp_path.resolve() / '.env'} too; "
+        "variables set in the environment win over it"
+    )
+
+
+def test_a_named_env_file_must_exist(tmp_path: Path) -> None:
+    done = chatbot("dig", "example.test", env={"CHATBOT_ENV_FILE": str(tmp_path / "nope.env")})
+    assert done.returncode == 2
+    assert done.stderr == f"chatbot: CHATBOT_ENV_FILE={tmp_path / 'nope.env'}: no such file\n"
+
+
+def test_the_cli_reads_a_named_env_file(tmp_path: Path, dns_server: DNSServer) -> None:
+    named = tmp_path / "lab.env"
+    named.write_text(f"CHATBOT_DNS_RESOLVERS={dns_server.address}\n", encoding="utf-8")
+    # The environment's resolver (192.0.2.1, from chatbot()) wins over the file's...
+    assert chatbot("dig", "example.test", env={"CHATBOT_ENV_FILE": str(named)}).returncode == 1
+    # ... and where the environment has none, the file's is used.
+    done = subprocess.run(
+        [sys.executable, "-m", "chatbot.cli", "dig", "example.test", "+short"],
+        env={**os.environ, "CHATBOT_ENV_FILE": str(named), "CHATBOT_DNS_TIMEOUT_SECONDS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, "192.0.2.10\n"), done.stderr
+
+
+def test_settings_in_tests_never_read_a_dot_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chatbot.settings import Settings
+
+    (tmp_path / ".env").write_text("CHATBOT_MAX_PENDING=7\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert Settings().max_pending == 100
+    assert os.environ["CHATBOT_ENV_FILE"] == ""  # and the chatbot processes tests start read none
