@@ -66,6 +66,8 @@ EXAMPLES = [
     Example("whois-domain", "/whois www.google.com", "registries"),
     Example("whois-address", "/whois 193.0.6.139", "registries"),
     Example("whois-as", "/whois AS15169", "registries"),
+    # Port-43 WHOIS alone, from IANA via ARIN's ReferralServer to RIPE (see `port_43`).
+    Example("whois-port-43", "/whois 193.0.6.139", "registries"),
     Example("tls-valid", "/tls {valid} --sni example.test +protocols", "tls"),
     Example("tls-broken", "/tls https://{broken}/cart --sni example.test", "tls"),
     Example("tls-refused", "/tls 203.0.113.80", "tls", {"allow_private_targets": False}),
@@ -80,6 +82,7 @@ EXAMPLES = [
 class World:
     settings: dict[str, Any]
     names: dict[str, str] = field(default_factory=dict)  # {valid} in a line -> host:port
+    whois: Any = None  # tests.servers.whois.World, for `port_43`
 
 
 @contextlib.contextmanager
@@ -118,7 +121,7 @@ def registries_world() -> Iterator[World]:
             whois_deadline_seconds=4.0,
             command_deadline_seconds=8.0,
         )
-        yield World(settings.model_dump())
+        yield World(settings.model_dump(), whois=net.whois)
 
 
 @contextlib.contextmanager
@@ -232,9 +235,35 @@ WORLDS: dict[str, Callable[[], contextlib.AbstractContextManager[World]]] = {
 # --- running them, and writing the answers as Slack shows them ------------------------
 
 
+async def port_43(words: str, world: World) -> Reply:
+    """/whois by port-43 WHOIS alone, the way the service falls back to it when RDAP fails.
+
+    The local WHOIS servers stand at 127.0.0.x; `aliases` tells the client which
+    well-known server each one is (ARIN wants `n + address`), which no setting
+    does, so this runs the WHOIS client and the renderer rather than `execute`.
+    """
+    from chatbot.registration import whois
+    from chatbot.registration.command import parse
+    from chatbot.registration.render import render
+
+    servers = world.whois
+    options = whois.Options(
+        server=servers.iana.host,
+        port=servers.net.port,
+        timeout=2.0,
+        deadline=5.0,
+        allow_private=True,
+        aliases=servers.aliases,
+    )
+    target = parse(words)
+    return render(target, await whois.lookup(target, options))
+
+
 async def answer(example: Example, world: World) -> tuple[str, Reply]:
     line = example.line.format(**world.names)
     name, _, words = line.removeprefix("/").partition(" ")
+    if example.name == "whois-port-43":
+        return line, await port_43(words, world)
     values: dict[str, Any] = {
         "slack_signing_secret": "examples",
         "allow_private_targets": True,
