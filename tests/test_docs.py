@@ -322,6 +322,20 @@ def test_the_link_check_finds_broken_links(tmp_path: Path) -> None:
     ]
 
 
+def test_a_dot_env_is_never_committed_nor_built_into_the_image() -> None:
+    import shutil
+    import subprocess
+
+    git = shutil.which("git")
+    if git is not None and (ROOT / ".git").exists():
+        ignored = subprocess.run([git, "check-ignore", "-q", ".env"], cwd=ROOT, check=False)
+        assert ignored.returncode == 0, ".env is not in .gitignore"
+        kept = subprocess.run([git, "check-ignore", "-q", ".env.example"], cwd=ROOT, check=False)
+        assert kept.returncode == 1, ".env.example must be committed"
+    rules = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    assert ".env" in rules and "!.env" not in rules
+
+
 # --- writing what is made ---------------------------------------------------------------
 
 
