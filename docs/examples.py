@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# Run as a script from docs/, so the checkout's root (for tests.servers) goes on
+# the path before the imports below: hence E402 on them.
 sys.path.insert(0, str(ROOT))
 
 from chatbot import terminal  # noqa: E402
