@@ -7,8 +7,9 @@ import asyncio
 import getpass
 import sys
 
+from chatbot import terminal
 from chatbot.commands import COMMANDS, HELP_WORDS, Command, Invocation, execute
-from chatbot.reply import plain
+from chatbot.reply import Reply
 from chatbot.settings import Settings
 
 EXIT_ANSWER, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -20,12 +21,23 @@ ACTIONS = ("serve", "manifest", "send")
 def _command_list() -> str:
     width = max(len(name) for name in COMMANDS)
     lines = [f"  {name:<{width}}  {c.description}" for name, c in COMMANDS.items()]
-    return "slash commands (run `chatbot NAME help` for each):\n" + "\n".join(lines)
+    return (
+        "commands (the slash commands, run here; chatbot COMMAND --help for each):\n"
+        + "\n".join(lines)
+    )
+
+
+def usage_line(command: Command) -> str:
+    return f"usage: chatbot {command.name} {command.usage_hint}".rstrip()
+
+
+def examples(command: Command) -> list[str]:
+    return [f"  chatbot {command.name} {example}" for example in command.examples]
 
 
 def command_help(command: Command) -> str:
     """`chatbot NAME --help`: the command's usage, options and examples as shell lines."""
-    lines = [f"usage: chatbot {command.name} {command.usage_hint}", "", command.description]
+    lines = [usage_line(command), "", command.description]
     if command.options:
         width = max(len(option.synopsis) for option in command.options)
         lines += ["", "options:"]
@@ -33,8 +45,17 @@ def command_help(command: Command) -> str:
             also = f" (also {', '.join(option.aliases)})" if option.aliases else ""
             lines.append(f"  {option.synopsis:<{width}}  {option.help}{also}")
     if command.examples:
-        lines += ["", "examples:"]
-        lines += [f"  chatbot {command.name} {example}" for example in command.examples]
+        lines += ["", "examples:", *examples(command)]
+    return "\n".join(lines)
+
+
+def usage_error(command: Command, reply: Reply, colour: bool = False) -> str:
+    """What the terminal shows for a command it could not read: the sentence that says
+    why, then the usage and examples as shell lines (Slack gets them as slash commands)."""
+    lines = [terminal.inline(reply.parts[0].text, colour=colour), "", usage_line(command)]
+    if command.examples:
+        lines += ["", "examples:", *examples(command)]
+    lines += ["", f"chatbot {command.name} --help lists the options."]
     return "\n".join(lines)
 
 
@@ -51,13 +72,15 @@ def _seconds(text: str) -> float:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatbot",
-        description="Slack slash commands for network tools. `chatbot serve` runs the "
-        "service; `chatbot dig example.com MX` runs a command here and prints what "
-        "Slack would show.",
+        usage="chatbot [-h] ACTION ... | chatbot COMMAND [WORDS ...]",
+        description="Slack slash commands for network tools. chatbot serve runs the "
+        "service; chatbot dig example.com MX runs a command here and prints what "
+        "Slack would show, as terminal text. Settings come from the environment and "
+        "from a .env file in this directory (the environment wins).",
         epilog=_command_list(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="action", metavar="ACTION")
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", title="actions")
     serve = sub.add_parser("serve", help="run the web service (needs SLACK_SIGNING_SECRET)")
     serve.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")  # noqa: S104
     serve.add_argument("--port", type=int, help="port to bind (default $PORT, else 8080)")
@@ -86,6 +109,12 @@ def _parser() -> argparse.ArgumentParser:
         "CHATBOT_RESPONSE_URL_PREFIXES=http://127.0.0.1:. Exits 0 when an answer was "
         "printed; 1 when the service is unreachable, refuses the signature or sends no "
         "deferred answer in time; 2 without a secret.",
+        epilog="examples:\n"
+        '  chatbot send "/hello world"\n'
+        '  chatbot send "/dig example.com MX"\n'
+        '  chatbot send --json "/dig example.com" | jq .blocks\n'
+        '  chatbot send --click share "/dig example.com"',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     send.add_argument(
         "line",
@@ -95,8 +124,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     send.add_argument(
         "--url",
-        default="http://127.0.0.1:8080",
-        help="the service's base URL (default http://127.0.0.1:8080)",
+        help="the service's base URL (default http://127.0.0.1:$PORT, as chatbot serve "
+        "listens; PORT unset: 8080)",
+    )
+    send.add_argument(
+        "--json",
+        action="store_true",
+        help="print each message the service sends as Slack's JSON, one per line, "
+        "instead of as text",
     )
     send.add_argument(
         "--wait",
@@ -119,16 +154,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="HTTP timeout of the request to the service (default 10)",
     )
-    for name, command in COMMANDS.items():
-        sub.add_parser(name, help=command.description, add_help=False)
+    # The commands are listed once, in the epilog; main() runs them before argparse.
+    for name in COMMANDS:
+        sub.add_parser(name, add_help=False)
     return parser
 
 
 def _settings() -> Settings | None:
-    """The environment's settings, or None after one line per problem on stderr."""
+    """The settings (environment, then `.env`), or None after one line per problem."""
     from chatbot import config_errors
-    from chatbot.settings import get_settings
+    from chatbot.settings import get_settings, use_env_file
 
+    try:
+        use_env_file()
+    except FileNotFoundError as exc:
+        print(f"chatbot: {exc}", file=sys.stderr)
+        return None
     return config_errors.load_or_complain(get_settings)
 
 
@@ -141,7 +182,11 @@ def _run(name: str, words: list[str], settings: Settings) -> int:
     reply = asyncio.run(
         execute(command, Invocation(text=" ".join(words), user_name=user), settings)
     )
-    print(plain(reply))
+    colour = terminal.use_colour(sys.stdout)
+    if reply.is_usage and reply.is_error and reply.parts:
+        print(usage_error(command, reply, colour))
+    else:
+        print(terminal.render(reply, colour=colour))
     if not reply.is_error:
         return EXIT_ANSWER
     return EXIT_USAGE if reply.is_usage else EXIT_FAILED
@@ -172,20 +217,20 @@ def _manifest(url: str, name: str) -> int:
     return EXIT_ANSWER
 
 
-def _send(
-    line: list[str], url: str, wait: float, timeout: float, click: str | None, settings: Settings
-) -> int:
+def _send(args: argparse.Namespace, settings: Settings) -> int:
     from chatbot import send
 
     return send.run(
-        " ".join(line),
-        url,
+        " ".join(args.line),
+        args.url or f"http://127.0.0.1:{settings.port}",
         settings.slack_signing_secret.get_secret_value(),
-        wait=wait,
-        timeout=timeout,
+        wait=args.wait,
+        timeout=args.timeout,
         out=lambda text: print(text, flush=True),
         err=lambda text: print(text, file=sys.stderr, flush=True),
-        click=click,
+        click=args.click,
+        raw=args.json,
+        colour=terminal.use_colour(sys.stdout),
     )
 
 
@@ -214,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "manifest":
         return _manifest(args.url, args.name)
     if args.action == "send":
-        return _send(args.line, args.url, args.wait, args.timeout, args.click, settings)
+        return _send(args, settings)
     _parser().print_help()
     return EXIT_USAGE
 

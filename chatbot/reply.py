@@ -1,7 +1,8 @@
 """What a command answers, before anyone decides how to show it.
 
 Commands build a `Reply`; the Slack edge turns it into Block Kit JSON and the
-CLI into plain text. Keeping this neutral is what lets one command serve both.
+CLI into terminal text (chatbot/terminal.py). Keeping this neutral is what lets
+one command serve both.
 """
 
 from __future__ import annotations
@@ -54,7 +55,10 @@ def context(body: str) -> Part:
 
 
 def plain(reply: Reply) -> str:
-    """The reply as terminal text, for the CLI."""
+    """The reply's text with its Slack markup kept, for tests that look for it.
+
+    A terminal gets `chatbot.terminal.render`: symbols instead of emoji codes,
+    no mrkdwn markers."""
     out: list[str] = []
     for part in reply.parts:
         if part.kind == "code":

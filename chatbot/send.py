@@ -23,6 +23,7 @@ from urllib.parse import quote, urlencode
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
+from chatbot import terminal
 from chatbot.manifest import ManifestError, base_url
 
 # What the service answers at once when it defers (Command.acknowledgement),
@@ -84,43 +85,28 @@ def signed_headers(body: bytes, secret: str, timestamp: int | None = None) -> di
     }
 
 
-# Markup of our own in context lines, as a terminal should show it: a mention
-# <@U123> as @U123, a date <!date^…|fallback> as its fallback text.
-_MARKUP = re.compile(r"<@([A-Z0-9]+)>|<!date\^[^|<>]*\|([^<>]*)>")
-
-
-def _plain_markup(text: str) -> str:
-    return _MARKUP.sub(lambda m: f"@{m.group(1)}" if m.group(1) else m.group(2), text)
-
-
-def _unescape(text: str) -> str:
-    # Only Slack's three control characters are escaped (slack.escape).
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-def _section_lines(text: str) -> list[str]:
-    if text.startswith("```\n") and text.endswith("\n```"):
-        return [_unescape(line) for line in text[4:-4].split("\n")]
-    return [_unescape(text.replace("*", ""))]
-
-
-def message_text(payload: Any) -> str:
-    """A Slack message as terminal text, like `reply.plain`: sections, code, small print."""
-    if not isinstance(payload, dict):
+def message_text(payload: Any, colour: bool = False) -> str:
+    """A Slack message as terminal text, as `terminal.render` shows the reply it was made from."""
+    shown = terminal.message_text(payload, colour=colour)
+    if shown is None:
         raise SendError("the service answered with something that is not a Slack message")
-    lines: list[str] = []
-    for block in payload.get("blocks") or []:
-        if not isinstance(block, dict):
-            continue
-        if block.get("type") == "section":
-            lines.extend(_section_lines(str((block.get("text") or {}).get("text", ""))))
-        elif block.get("type") == "context":
-            elements = block.get("elements") or []
-            texts = [str(e.get("text", "")) for e in elements if isinstance(e, dict)]
-            lines.append(_unescape(_plain_markup(" ".join(texts)).replace("*", "")))
-    if not lines:
-        lines = [_unescape(str(payload.get("text", "")))]
-    return "\n".join(lines)
+    return shown
+
+
+class Printer:
+    """Prints each message received: as terminal text, or (`raw`) as Slack's JSON, one a line."""
+
+    def __init__(self, out: Write, *, raw: bool = False, colour: bool = False) -> None:
+        self.out, self.raw, self.colour = out, raw, colour
+
+    def __call__(self, payload: Any) -> str:
+        """Print `payload`; returns its plain text, for deciding what comes next."""
+        text = message_text(payload)
+        if self.raw:
+            self.out(json.dumps(payload, ensure_ascii=False))
+        else:
+            self.out(message_text(payload, self.colour) if self.colour else text)
+        return text
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -283,7 +269,7 @@ def _click(
     *,
     wait: float,
     timeout: float,
-    out: Write,
+    show: Printer,
 ) -> None:
     """Click a button of `answer` as Slack would, and print what the service posts for it."""
     action_id, label = CLICKS[which]
@@ -303,8 +289,7 @@ def _click(
             raise SendError(f'nothing posted for "{label}" within {wait:g} s\n{HINT}')
         if isinstance(posted, dict) and posted.get("delete_original") is True:
             return  # the ephemeral original removed: the share is complete
-        text = message_text(posted)
-        out(text)
+        text = show(posted)
         if _ACKNOWLEDGEMENT.fullmatch(text):
             continue  # "Looking up…" in place while the command runs again
         if which == "share" and posted.get("response_type") == "in_channel":
@@ -322,11 +307,14 @@ def run(
     out: Write,
     err: Write,
     click: str | None = None,
+    raw: bool = False,
+    colour: bool = False,
 ) -> int:
     """Send one slash command; print the immediate answer, then the deferred one if any.
 
     `click` ("share" or "again") then clicks that button of the answer as Slack
-    would and prints what the service posts for it.
+    would and prints what the service posts for it. Each message is printed as
+    terminal text (`colour`: with ANSI styles), or with `raw` as Slack's JSON.
 
     Exit status 0 when an answer was printed, 1 on failure (one line on `err`,
     and a hint when the deferred answer cannot reach us), 2 without a secret.
@@ -343,19 +331,27 @@ def run(
             user = "you"
         with Receiver().running() as receiver:
             body = form(name, text, receiver.url, user)
+            show = Printer(out, raw=raw, colour=colour)
             answer = _post(endpoint, body, signed_headers(body, secret), timeout)
-            immediate = message_text(answer)
-            out(immediate)
+            immediate = show(answer)
             if _NO_RESPONSE_URL in immediate:
                 raise SendError(f"the service refused to answer later at 127.0.0.1\n{HINT}")
             if _ACKNOWLEDGEMENT.fullmatch(immediate):
                 answer = receiver.next(wait)
                 if answer is None:
                     raise SendError(f"no deferred answer within {wait:g} s\n{HINT}")
-                out(message_text(answer))
+                show(answer)
             if click is not None:
                 _click(
-                    click, answer, url, secret, receiver, user, wait=wait, timeout=timeout, out=out
+                    click,
+                    answer,
+                    url,
+                    secret,
+                    receiver,
+                    user,
+                    wait=wait,
+                    timeout=timeout,
+                    show=show,
                 )
         return 0
     except (SendError, ManifestError) as exc:

@@ -37,7 +37,7 @@ def serve(host: str, port: int | None) -> int:
     from chatbot import config_errors, logs
     from chatbot.connections import uvicorn_options
     from chatbot.jobs import EXIT_SECONDS, NOTICE_SECONDS
-    from chatbot.settings import get_settings
+    from chatbot.settings import env_file, get_settings
     from chatbot.web import MissingSecret, create_app
 
     settings = config_errors.load_or_complain(get_settings)
@@ -48,6 +48,10 @@ def serve(host: str, port: int | None) -> int:
         print(f"chatbot: {MissingSecret.message}", file=sys.stderr)
         return 2
     logs.configure(project=settings.google_cloud_project, secrets=(secret,))
+    if env_file() is not None:
+        logging.getLogger(__name__).info(
+            "settings: read %s too; variables set in the environment win over it", env_file()
+        )
     app = create_app(settings)
     jobs = app.state.jobs
 

@@ -6,7 +6,9 @@ import ipaddress
 import os
 import re
 import ssl
+from collections.abc import Mapping
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -80,7 +82,7 @@ class Settings(BaseSettings):
     command_deadline_seconds: float = Field(default=10.0, gt=0, le=600, allow_inf_nan=False)
     allow_private_targets: bool = False
     shutdown_grace_seconds: int = Field(default=8, ge=2, le=60)
-    # Deferred answers still being worked out, per instance; measured in README.
+    # Deferred answers still being worked out, per instance; measured in docs/development.md.
     max_pending: int = Field(default=100, ge=1, le=10000)
     # Posts to response_url at once; the HTTP client's pool is kept larger (delivery.py).
     delivery_concurrency: int = Field(default=10, ge=1, le=100)
@@ -136,7 +138,7 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(default=4.0, gt=0, le=30)
     mail_https_port: int = Field(default=443, ge=1, le=65535)
 
-    # Admission (README "Admission"; chatbot/admission.py, ratelimit.py, connections.py).
+    # Admission (docs/operations.md; chatbot/admission.py, ratelimit.py, connections.py).
     # Slack's slash-command and interaction payloads are a few KB.
     max_body_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     # Slack gives up after 3 s, so a request not in whole by then cannot be answered
@@ -257,6 +259,42 @@ class Settings(BaseSettings):
         return check_storage(value)
 
 
+# The file of settings the CLI reads beside the environment (`chatbot serve`,
+# `chatbot send`, ...): `.env` in the working directory, or the file this variable
+# names; set to nothing, none. Only the CLI reads one: `Settings()` in tests and
+# `uvicorn chatbot:app` read the environment alone, so a stray `.env` changes
+# no test.
+ENV_FILE_VARIABLE = "CHATBOT_ENV_FILE"
+ENV_FILE = ".env"
+_env_file: Path | None = None
+
+
+def use_env_file(environ: Mapping[str, str] | None = None) -> Path | None:
+    """Make `get_settings` read the `.env` file (or $CHATBOT_ENV_FILE) too, if there is one.
+
+    Variables in the environment win over the file's. Returns the file's path,
+    or None when there is none to read. A file named by the variable must exist.
+    """
+    global _env_file
+    environ = os.environ if environ is None else environ
+    named = environ.get(ENV_FILE_VARIABLE)
+    path = Path(ENV_FILE if named is None else named)
+    if named is not None and named and not path.is_file():
+        raise FileNotFoundError(f"{ENV_FILE_VARIABLE}={named}: no such file")
+    _env_file = path.resolve() if named != "" and path.is_file() else None
+    get_settings.cache_clear()
+    return _env_file
+
+
+def env_file() -> Path | None:
+    """The file `get_settings` reads beside the environment, if any (see `use_env_file`)."""
+    return _env_file
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    if _env_file is None:
+        return Settings()
+    # BaseSettings takes `_env_file`, but the __init__ mypy makes from the fields
+    # (pydantic's dataclass_transform) does not list it.
+    return Settings(_env_file=_env_file)  # type: ignore[call-arg]

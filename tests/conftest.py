@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,6 +10,10 @@ from chatbot.settings import Settings
 from tests.servers.dns import DNSServer
 from tests.servers.receiver import Receiver
 from tests.slackreq import SECRET
+
+# The CLI reads a `.env` in the working directory; a developer's own must not reach
+# the `chatbot ...` processes tests start (tests/test_docs.py sets it where it wants one).
+os.environ["CHATBOT_ENV_FILE"] = ""
 
 
 @pytest.fixture

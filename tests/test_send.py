@@ -17,6 +17,7 @@ import pytest
 from chatbot import send, slack
 from chatbot.reply import Reply, code, context, text
 from chatbot.settings import Settings
+from chatbot.terminal import render as terminal_text
 from chatbot.web import create_app
 from tests.servers.dns import DNSServer
 from tests.servers.service import serving
@@ -53,6 +54,8 @@ class Terminal:
         secret: str = SECRET,
         wait: float = 10.0,
         click: str | None = None,
+        raw: bool = False,
+        colour: bool = False,
     ) -> int:
         return send.run(
             line,
@@ -63,6 +66,8 @@ class Terminal:
             out=self.out.append,
             err=self.err.append,
             click=click,
+            raw=raw,
+            colour=colour,
         )
 
 
@@ -77,7 +82,7 @@ def terminal() -> Terminal:
 def test_inline_answer(service: Callable[..., str], terminal: Terminal) -> None:
     status = terminal.send("/hello world", service())
     assert (status, terminal.err) == (0, [])
-    assert terminal.out == [f"Hello {USER}, I received `world`"]
+    assert terminal.out == [f"Hello {USER}, I received world"]
 
 
 def test_deferred_answer_is_collected_at_the_receiver(
@@ -88,7 +93,7 @@ def test_deferred_answer_is_collected_at_the_receiver(
     assert (status, terminal.err) == (0, [])
     assert terminal.out == [
         "Looking up there & <back>, the answer follows.",
-        f"Hello {USER}, I received `there & <back>`",
+        f"Hello {USER}, I received there & <back>",
     ]
 
 
@@ -112,14 +117,46 @@ def test_inline_dig_is_printed_once(
     assert "example.test. 300 IN MX 20 backup.example.test." in terminal.out[0]
 
 
+def test_json_prints_each_message_as_slack_sent_it(
+    service: Callable[..., str], terminal: Terminal, dns_server: DNSServer
+) -> None:
+    status = terminal.send("/dig example.test MX", service(inline_budget_seconds=0), raw=True)
+    assert (status, terminal.err) == (0, [])
+    assert all("\n" not in line for line in terminal.out)  # one message a line
+    acknowledged, answer = (json.loads(line) for line in terminal.out)
+    assert acknowledged == {
+        "response_type": "ephemeral",
+        "text": "Looking up example.test MX, the answer follows.",
+        "blocks": [],
+    }
+    assert answer["text"] == "example.test MX: NOERROR"
+    assert answer["blocks"][0]["text"]["text"].startswith("*example.test* MX · NOERROR · ")
+    assert any(
+        block.get("text", {}).get("text", "").startswith("```\n;; ANSWER SECTION:")
+        for block in answer["blocks"]
+    )
+    assert {"share", "run_again"} <= set(send.buttons(answer))
+
+
+def test_colour_styles_the_sentences_and_leaves_records_alone(
+    service: Callable[..., str], terminal: Terminal, dns_server: DNSServer
+) -> None:
+    assert terminal.send("/dig example.test MX", service(), colour=True) == 0
+    lines = terminal.out[0].splitlines()
+    assert lines[0].startswith("\033[1mexample.test\033[0m MX · NOERROR")
+    assert "example.test. 300 IN MX 10 mail.example.test." in lines  # no escape codes
+
+
 def test_the_slash_may_be_left_out(service: Callable[..., str], terminal: Terminal) -> None:
     assert terminal.send("hello hi", service()) == 0
-    assert terminal.out == [f"Hello {USER}, I received `hi`"]
+    assert terminal.out == [f"Hello {USER}, I received hi"]
 
 
 def test_a_usage_error_is_an_answer(service: Callable[..., str], terminal: Terminal) -> None:
     assert terminal.send("/dig a.test b.test", service()) == 0
-    assert "Usage: `/dig" in terminal.out[0]
+    # What Slack shows, without its markup: slash commands are what one types there.
+    assert "\nUsage: /dig name [type ...] [@server]" in terminal.out[0]
+    assert "`" not in terminal.out[0] and "*" not in terminal.out[0]
 
 
 def test_wrong_secret_is_one_clear_line(service: Callable[..., str], terminal: Terminal) -> None:
@@ -169,7 +206,7 @@ def test_click_share_prints_the_answer_and_the_shared_message(
     answer, shared = terminal.out
     for printed in (answer, shared):
         assert "example.test. 300 IN MX 10 mail.example.test." in printed
-    assert shared.endswith("shared by @U0CHATBOT · `/dig example.test MX`")
+    assert shared.endswith("shared by @U0CHATBOT · /dig example.test MX")
     # The terminal shows no buttons.
     assert not any("Share in channel" in line or "Run again" in line for line in terminal.out)
 
@@ -181,7 +218,7 @@ def test_click_again_on_a_deferred_answer(service: Callable[..., str], terminal:
     assert acknowledged == again == "Looking up example.test, the answer follows."
     assert "192.0.2.10" in answer and "192.0.2.10" in rerun
     assert re.fullmatch(
-        r"run again by @U0CHATBOT \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC · `/dig example.test`",
+        r"run again by @U0CHATBOT \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC · /dig example.test",
         rerun.splitlines()[-1],
     )
 
@@ -220,12 +257,10 @@ def test_the_click_payload_has_the_fields_slack_sends() -> None:
 
 
 def test_buttons_do_not_reach_the_terminal() -> None:
-    from chatbot.reply import plain
-
     reply = Reply(summary="s", parts=(text("*a* & <b>"), code(["x"])))
     message = slack.message(reply, "ephemeral", rerun="/dig x")
     assert set(send.buttons(message)) == {"share", "run_again"}
-    assert send.message_text(message) == plain(reply)
+    assert send.message_text(message) == terminal_text(reply)
 
 
 # --- without a service --------------------------------------------------------------
@@ -290,17 +325,23 @@ def test_form_is_what_slack_posts() -> None:
 
 
 def test_messages_read_back_as_the_cli_prints_replies() -> None:
-    from chatbot.reply import plain
-
     reply = Reply(
         summary="s",
         parts=(
-            text("*example.com* A & <b>"),
-            code(["a.example. 60 IN A 192.0.2.1", "<*> & `x`"]),
-            context("server 127.0.0.1 & more"),
+            text(":x: *example.com* A & <b> `*.example.com`"),
+            code(["a.example. 60 IN A 192.0.2.1", "<*> & `x`", 'TXT "```" and *'], unit="records"),
+            context("server 127.0.0.1 & more · _small_"),
         ),
     )
-    assert send.message_text(slack.message(reply, "ephemeral")) == plain(reply)
+    shown = send.message_text(slack.message(reply, "ephemeral"))
+    assert shown == terminal_text(reply)
+    assert shown.splitlines() == [
+        "✗ example.com A & <b> *.example.com",
+        "a.example. 60 IN A 192.0.2.1",
+        "<*> & `x`",
+        'TXT "```" and *',  # slack.defuse_fences' zero-width spaces taken out again
+        "server 127.0.0.1 & more · small",
+    ]
 
 
 def test_a_message_without_blocks_is_its_text() -> None:
@@ -352,8 +393,25 @@ def test_cli_send_prints_both_answers(service: Callable[..., str]) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "Looking up from the cli, the answer follows.",
-        f"Hello {USER}, I received `from the cli`",
+        f"Hello {USER}, I received from the cli",
     ]
+
+
+def test_cli_send_json_to_the_port_serve_listens_on(service: Callable[..., str]) -> None:
+    base = service()
+    port = base.rsplit(":", 1)[1].strip("/")
+    done = subprocess.run(
+        [sys.executable, "-m", "chatbot.cli", "send", "--json", "/hello <&> *x*"],
+        # No --url: chatbot send goes to 127.0.0.1:$PORT, where chatbot serve listens.
+        env={**os.environ, "SLACK_SIGNING_SECRET": SECRET, "PORT": port},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    (message,) = (json.loads(line) for line in done.stdout.splitlines())
+    assert message["blocks"][0]["text"]["text"] == (f"Hello {USER}, I received `&lt;&amp;&gt; *x*`")
 
 
 def test_cli_send_wrong_secret(service: Callable[..., str]) -> None:
@@ -401,5 +459,5 @@ def test_context_markup_reads_as_plain_text_and_user_text_stays_as_typed() -> No
     note = slack.rerun_note("U1", "/hello <@U2>", when=0)
     message = slack.message(Reply("s", (text("x"),)), "ephemeral", note=note)
     assert send.message_text(message).splitlines()[-1] == (
-        "run again by @U1 1970-01-01 00:00:00 UTC · `/hello <@U2>`"
+        "run again by @U1 1970-01-01 00:00:00 UTC · /hello <@U2>"
     )
