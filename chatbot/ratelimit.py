@@ -5,12 +5,13 @@ must hold across instances live in Redis (`CHATBOT_RATE_LIMIT_STORAGE`). When
 Redis cannot be reached the service keeps answering, counting in memory, and
 says so once a minute rather than once a request.
 
-The counts in memory are ours (`MovingWindows`), not the limits library's:
-its asyncio memory storage starts a task per request that hands a bisect to
-the thread pool for each key, and inserts every hit at the front of a list,
-about 150 us a request in all, half of a signed /hello. Ours keeps the same
-moving window (a hit is refused when the window already holds `amount`
-hits) in a deque per key, synchronously, in a microsecond or two.
+In memory, the counts are the limits library's synchronous `MemoryStorage`
+(about 10 us for both keys, no hop to a thread; its asyncio storage started a
+task per request that handed a bisect to the thread pool, about 150 us). Its
+price is a timer thread that, every 10 ms while hits arrive, walks every
+key's window and copies what is still in it: with a thousand users active in
+a minute that sweep is most of what the limits cost a command under load
+(docs/development.md, "Hot path").
 """
 
 from __future__ import annotations
