@@ -10,7 +10,8 @@ local DNS server in a process of its own (NSD where installed, as bench/load.py
 uses, so its CPU is not counted here), 20 at a time, and its CPU time per run
 is the median of `--rounds` rounds. Parts, from the whole to its pieces:
 
-- `app /dig`: a signed /dig POSTed straight into the ASGI app (body cap,
+- `app /dig`: a signed /dig POSTed straight into the ASGI app, from 1,000
+  users in 10 workspaces in turn as bench/load.py sends them (body cap,
   signature, workspace, rate limit, the command, the Block Kit answer, the
   summary line); what bench/load.py's figure adds on top is uvicorn's HTTP
   server and the kernel's TCP;
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import logging
 import os
 import shutil
@@ -42,7 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from load import ADDRESS, NAME, dns_server, wait_for_dns  # noqa: E402
+from load import ADDRESS, NAME, TEAMS, USERS, dns_server, wait_for_dns  # noqa: E402
 
 from chatbot import logs  # noqa: E402
 from chatbot.commands import COMMANDS, Invocation, execute  # noqa: E402
@@ -76,15 +78,24 @@ def signed_scope(command: str, body: bytes) -> dict[str, Any]:
 
 
 def posting(app: Any, command: str, text: str, expect: bytes) -> Callable[[], Awaitable[None]]:
-    """One signed POST of `/command text` into `app`, checked for `expect` in the answer."""
-    body = form(command, text, "http://127.0.0.1:9/r/1")
-    scope = signed_scope(command, body)
+    """Signed POSTs of `/command text` into `app`, checked for `expect` in the answer.
 
-    async def receive() -> Message:
-        return {"type": "http.request", "body": body, "more_body": False}
+    From USERS users in TEAMS workspaces in turn, as bench/load.py sends them:
+    the rate limits' windows then hold what a busy service's do.
+    """
+    requests = []
+    for n in range(USERS):
+        fields = {"user_id": f"U{n:04d}", "team_id": f"T{n % TEAMS:04d}"}
+        body = form(command, text, "http://127.0.0.1:9/r/1", **fields)
+        requests.append((signed_scope(command, body), body))
+    turns = itertools.cycle(requests)
 
     async def post() -> None:
         sent: list[Message] = []
+        scope, body = next(turns)
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
 
         async def send(message: Message) -> None:
             sent.append(message)
