@@ -54,6 +54,9 @@ def main() -> int:
             "CHATBOT_RESPONSE_URL_PREFIXES": "http://127.0.0.1:",
             "CHATBOT_INLINE_BUDGET_SECONDS": "0",
             "CHATBOT_MAX_PENDING": str(args.jobs),
+            # Every job comes from one user: the rate limits would refuse all but 20.
+            "CHATBOT_RATE_LIMIT_USER": f"{args.jobs * 10}/minute",
+            "CHATBOT_RATE_LIMIT_TEAM": f"{args.jobs * 10}/minute",
         }
         with service_process(env) as service:
             pid = service.process.pid

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from limits.strategies import MovingWindowRateLimiter
 
-from chatbot.ratelimit import Exceeded, RateLimits
+from chatbot.ratelimit import Exceeded, MovingWindows, RateLimits, WindowStorage, parse_limit
 from chatbot.settings import Settings
 from chatbot.web import create_app
 from tests.servers.dns import DNSServer
@@ -102,6 +105,93 @@ async def test_memory_is_the_limits_librarys_moving_window() -> None:
     assert await limits.check("T1", "U1") is None
     refused = await limits.check("T1", "U1")
     assert refused is not None and 59 <= refused.retry_after <= 60
+
+
+class Clock:
+    """Seconds that pass only when a test says so."""
+
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_window_moves_with_its_oldest_hit() -> None:
+    clock = Clock()
+    windows = MovingWindows(clock)
+    limits = (("user", parse_limit("3/minute"), ("user", "T1", "U1")),)
+    for _ in range(3):  # hits at 1000, 1010, 1020
+        assert windows.check(limits) is None
+        clock.now += 10
+    # At 1030 the window is full; its oldest hit leaves it at 1060.
+    assert windows.check(limits) == Exceeded("user", 3, "minute", 30)
+    clock.now = 1059.5
+    assert windows.check(limits) == Exceeded("user", 3, "minute", 1)
+    clock.now = 1060.0
+    assert windows.check(limits) is None  # 1010, 1020, 1060
+    assert windows.check(limits) == Exceeded("user", 3, "minute", 10)
+
+
+def test_the_storage_itself_refuses_a_hit_beyond_the_limit() -> None:
+    # As the limits library's strategies use it: hit() alone, without test() first.
+    limiter = MovingWindowRateLimiter(WindowStorage(Clock()))
+    item = parse_limit("2/minute")
+    assert limiter.hit(item, "k")
+    assert limiter.hit(item, "k")
+    assert not limiter.hit(item, "k")
+    assert limiter.get_window_stats(item, "k").remaining == 0
+    assert not limiter.hit(item, "other", cost=3)
+    assert limiter.hit(item, "other", cost=2)
+
+
+def test_windows_that_have_emptied_are_forgotten() -> None:
+    clock = Clock()
+    storage = WindowStorage(clock)
+    limiter = MovingWindowRateLimiter(storage)
+    item = parse_limit("5/minute")
+    for n in range(1000):
+        assert limiter.hit(item, "user", f"U{n}")
+    assert len(storage.windows) == 1000
+    clock.now += 61  # past every window and the sweep's interval
+    assert limiter.hit(item, "user", "U-new")
+    assert list(storage.windows) == [item.key_for("user", "U-new")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([0.0, 0.5, 7.0, 29.0, 60.0, 61.0]), st.sampled_from("ABC")),
+        max_size=60,
+    )
+)
+def test_memory_counts_like_a_list_of_every_hit(steps: list[tuple[float, str]]) -> None:
+    """Against the plainest model: every counted hit kept, a window counted from them."""
+    clock = Clock()
+    windows = MovingWindows(clock)
+    user, team = parse_limit("3/minute"), parse_limit("5/2 minutes")
+    counted: dict[str, list[float]] = {}
+
+    def within(key: str, seconds: float) -> list[float]:
+        return [t for t in counted.get(key, []) if t > clock.now - seconds]
+
+    for advance, who in steps:
+        clock.now += advance
+        keys = (f"user {who}", 60.0, user.amount, "user"), ("team", 120.0, team.amount, "team")
+        expected = None
+        for key, seconds, amount, scope in keys:
+            live = within(key, seconds)
+            if len(live) >= amount:
+                wait = max(1, math.ceil(min(live) + seconds - clock.now))
+                expected = Exceeded(
+                    scope, amount, "minute" if scope == "user" else "2 minutes", wait
+                )
+                break
+        got = windows.check((("user", user, ("user", "T1", who)), ("team", team, ("team", "T1"))))
+        assert got == expected
+        if expected is None:
+            for key, *_ in keys:
+                counted.setdefault(key, []).append(clock.now)
 
 
 def test_two_service_processes_share_one_limit(redis: RedisServer, dns_server: DNSServer) -> None:
