@@ -276,7 +276,7 @@ def main() -> int:
         f"  the limits library's MemoryStorage {library:7.1f} us CPU, 100 a second: "
         f"{library * 100 / 1000:.0f} us a command at that rate\n"
         f"  ours (WindowStorage)                {ours:7.1f} us CPU, one a minute: "
-        f"{ours / 60 / 1000:.2f} us a command at that rate"
+        f"{ours / 60:.1f} ns a command at that rate"
     )
     return 0
 
