@@ -5,8 +5,9 @@
 Starts `chatbot serve` against a local DNS server that never answers
 `drop.test.`, sends `--jobs` deferred `/dig drop.test` (each stays pending
 until its 30 s lookup timeout, the most the setting allows), and reads the
-process's RSS and open file descriptors from /proc before and after. Prints the cost per pending job and
-what CHATBOT_MAX_PENDING's default of 100 costs against a 512 MiB instance.
+process's RSS and open file descriptors from /proc before and after. Prints
+the cost per pending job and what CHATBOT_MAX_PENDING's default of 100 costs
+against a 512 MiB instance.
 """
 
 from __future__ import annotations

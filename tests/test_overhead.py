@@ -63,7 +63,7 @@ ATTEMPTS = 3  # measurements before an over-budget result fails the test
 
 # Requests from 1,000 users in 10 workspaces, as bench/load.py sends them: the
 # rate limits' windows then hold what a busy service's do, not thousands of
-# hits on one key (which the limits library's memory storage copies every 10 ms).
+# hits on one key.
 USERS, TEAMS = 1000, 10
 BODIES = [
     form(
