@@ -52,29 +52,11 @@ from chatbot.jobs import summary  # noqa: E402
 from chatbot.reply import Reply  # noqa: E402
 from chatbot.settings import Settings  # noqa: E402
 from chatbot.web import create_app  # noqa: E402
-from tests.slackreq import SECRET, form, headers  # noqa: E402
-from tests.test_overhead import bare_app  # noqa: E402
+from tests.slackreq import SECRET, form  # noqa: E402
+from tests.test_overhead import bare_app, scope  # noqa: E402
 
 Message = MutableMapping[str, Any]
 CONCURRENCY = 20
-
-
-def signed_scope(command: str, body: bytes) -> dict[str, Any]:
-    signed = {**headers(body), "content-length": str(len(body)), "host": "chatbot.test"}
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "https",
-        "path": f"/slash-commands/{command}",
-        "raw_path": f"/slash-commands/{command}".encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.encode(), v.encode()) for k, v in signed.items()],
-        "client": ("127.0.0.1", 40000),
-        "server": ("chatbot.test", 443),
-    }
 
 
 def posting(app: Any, command: str, text: str, expect: bytes) -> Callable[[], Awaitable[None]]:
@@ -87,7 +69,7 @@ def posting(app: Any, command: str, text: str, expect: bytes) -> Callable[[], Aw
     for n in range(USERS):
         fields = {"user_id": f"U{n:04d}", "team_id": f"T{n % TEAMS:04d}"}
         body = form(command, text, "http://127.0.0.1:9/r/1", **fields)
-        requests.append((signed_scope(command, body), body))
+        requests.append((scope(body, command), body))
     turns = itertools.cycle(requests)
 
     async def post() -> None:

@@ -107,7 +107,8 @@ def bare_app() -> FastAPI:
     return app
 
 
-def scope(body: bytes) -> Scope:
+def scope(body: bytes, command: str = "hello") -> Scope:
+    """A signed POST of `body` to /slash-commands/`command`, as ASGI sees it."""
     signed = {**headers(body), "content-length": str(len(body)), "host": "chatbot.test"}
     return {
         "type": "http",
@@ -115,8 +116,8 @@ def scope(body: bytes) -> Scope:
         "http_version": "1.1",
         "method": "POST",
         "scheme": "https",
-        "path": "/slash-commands/hello",
-        "raw_path": b"/slash-commands/hello",
+        "path": f"/slash-commands/{command}",
+        "raw_path": f"/slash-commands/{command}".encode(),
         "query_string": b"",
         "root_path": "",
         "headers": [(k.encode(), v.encode()) for k, v in signed.items()],
