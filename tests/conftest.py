@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 
 from chatbot.settings import Settings
+from chatbot.web import create_app
 from tests.servers.dns import DNSServer
 from tests.servers.receiver import Receiver
+from tests.servers.service import serving
 from tests.slackreq import SECRET
 
 # The CLI reads a `.env` in the working directory; a developer's own must not reach
@@ -47,3 +50,14 @@ def make_settings(dns_server: DNSServer) -> Any:
         return Settings(**values)
 
     return make
+
+
+@pytest.fixture
+def service(make_settings: Any) -> Iterator[Callable[..., str]]:
+    """Start the real app under uvicorn, on a port-0 socket, with setting overrides."""
+    with ExitStack() as stack:
+
+        def start(**overrides: Any) -> str:
+            return stack.enter_context(serving(create_app(make_settings(**overrides))))
+
+        yield start

@@ -9,7 +9,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -28,28 +28,10 @@ from chatbot.web import create_app
 from tests.servers import raw
 from tests.servers.dns import DNSServer
 from tests.servers.process import service_process
-from tests.servers.service import serving
+from tests.servers.service import post, serving
 from tests.slackreq import SECRET, form, headers
 
 SettingsFactory = Callable[..., Settings]
-
-
-@pytest.fixture
-def service(make_settings: SettingsFactory) -> Iterator[Callable[..., str]]:
-    stack: list[Any] = []
-
-    def start(**overrides: Any) -> str:
-        context = serving(create_app(make_settings(**overrides)))
-        stack.append(context)
-        return context.__enter__()
-
-    yield start
-    for context in reversed(stack):
-        context.__exit__(None, None, None)
-
-
-def post(base: str, command: str, body: bytes, hdrs: dict[str, Any]) -> httpx.Response:
-    return httpx.post(f"{base}/slash-commands/{command}", content=body, headers=hdrs, timeout=10)
 
 
 def refusals(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:

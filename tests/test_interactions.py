@@ -24,7 +24,6 @@ from chatbot.interactions import (
     read,
 )
 from chatbot.reply import Reply, text
-from chatbot.settings import Settings
 from chatbot.web import create_app
 from tests.servers.dns import DNSServer
 from tests.servers.internet import Internet, internet
@@ -32,22 +31,7 @@ from tests.servers.receiver import Receiver
 from tests.servers.service import serving
 from tests.slackreq import block_actions, form, headers, interaction, message_action
 
-SettingsFactory = Callable[..., Settings]
 HOOK = "/actions/T0001/1/secret"
-
-
-@pytest.fixture
-def service(make_settings: SettingsFactory) -> Iterator[Callable[..., str]]:
-    stack: list[Any] = []
-
-    def start(**overrides: Any) -> str:
-        context = serving(create_app(make_settings(**overrides)))
-        stack.append(context)
-        return context.__enter__()
-
-    yield start
-    for context in reversed(stack):
-        context.__exit__(None, None, None)
 
 
 def send(base: str, payload: dict[str, Any] | str, **signing: Any) -> httpx.Response:

@@ -8,38 +8,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 import pytest
 
 from chatbot import send, slack
 from chatbot.reply import Reply, code, context, text
-from chatbot.settings import Settings
 from chatbot.terminal import render as terminal_text
-from chatbot.web import create_app
 from tests.servers.dns import DNSServer
-from tests.servers.service import serving
 from tests.slackreq import SECRET
 
-SettingsFactory = Callable[..., Settings]
 USER = getpass.getuser()
-
-
-@pytest.fixture
-def service(make_settings: SettingsFactory) -> Iterator[Callable[..., str]]:
-    """The real app under uvicorn on a port-0 socket, with setting overrides."""
-    stack: list[Any] = []
-
-    def start(**overrides: Any) -> str:
-        server = serving(create_app(make_settings(**overrides)))
-        stack.append(server)
-        return server.__enter__()
-
-    yield start
-    for server in reversed(stack):
-        server.__exit__(None, None, None)
 
 
 class Terminal:

@@ -5,8 +5,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -17,29 +16,10 @@ from chatbot.verification import STALE_SECONDS
 from chatbot.web import MissingSecret, create_app
 from tests.servers.dns import DNSServer
 from tests.servers.receiver import Receiver
-from tests.servers.service import serving
+from tests.servers.service import post, serving
 from tests.slackreq import form, headers
 
 SettingsFactory = Callable[..., Settings]
-
-
-@pytest.fixture
-def service(make_settings: SettingsFactory) -> Iterator[Callable[..., str]]:
-    """Start the real app under uvicorn with the given setting overrides."""
-    stack: list[Any] = []
-
-    def start(**overrides: Any) -> str:
-        context = serving(create_app(make_settings(**overrides)))
-        stack.append(context)
-        return context.__enter__()
-
-    yield start
-    for context in reversed(stack):
-        context.__exit__(None, None, None)
-
-
-def post(base: str, command: str, body: bytes, hdrs: dict[str, str]) -> httpx.Response:
-    return httpx.post(f"{base}/slash-commands/{command}", content=body, headers=hdrs, timeout=10)
 
 
 # --- Slack's documented example --------------------------------------------

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -33,3 +34,8 @@ def serving(app: FastAPI) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def post(base: str, command: str, body: bytes, hdrs: dict[str, str]) -> httpx.Response:
+    """POST `body` to the service's /slash-commands/`command`."""
+    return httpx.post(f"{base}/slash-commands/{command}", content=body, headers=hdrs, timeout=10)
