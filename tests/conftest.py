@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
 
@@ -10,8 +10,10 @@ import pytest
 from chatbot.settings import Settings
 from chatbot.web import create_app
 from tests.servers.dns import DNSServer
+from tests.servers.rdap import RdapWorld, rdap_world
 from tests.servers.receiver import Receiver
 from tests.servers.service import serving
+from tests.servers.whois import World, whois_net, world
 from tests.slackreq import SECRET
 
 # The CLI reads a `.env` in the working directory; a developer's own must not reach
@@ -61,3 +63,17 @@ def service(make_settings: Any) -> Iterator[Callable[..., str]]:
             return stack.enter_context(serving(create_app(make_settings(**overrides))))
 
         yield start
+
+
+@pytest.fixture
+def rdap_servers() -> Iterator[RdapWorld]:
+    """IANA's bootstrap files, registries and registrars, each an RDAP server on 127.0.0.1."""
+    with rdap_world() as servers:
+        yield servers
+
+
+@pytest.fixture
+async def whois_servers() -> AsyncIterator[World]:
+    """IANA's, registries' and registrars' port-43 WHOIS servers, on 127.0.0.1."""
+    async with whois_net() as net:
+        yield await world(net)

@@ -4,7 +4,6 @@ local servers; the rest wait their turn."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,9 @@ from chatbot.registration.command import parse
 from chatbot.settings import Settings
 from chatbot.tls import check as tls
 from chatbot.tls import command as tls_command
-from tests.servers.rdap import RdapWorld, Response, rdap_json, rdap_world
+from tests.servers.rdap import RdapWorld, Response, rdap_json
 from tests.servers.tls import Authority, TLSServer
-from tests.servers.whois import World, whois_net, world
+from tests.servers.whois import World
 
 NAME = "example.test"
 
@@ -65,12 +64,6 @@ def test_keys() -> None:
 # --- at the call sites, against servers that count their open connections ---------
 
 
-@pytest.fixture
-async def whois_servers() -> AsyncIterator[World]:
-    async with whois_net() as net:
-        yield await world(net)
-
-
 @pytest.mark.parametrize("limit", [1, 2, 3])
 async def test_whois_server_sees_at_most_the_limit(whois_servers: World, limit: int) -> None:
     whois_servers.iana.hold_seconds = 0.1
@@ -86,12 +79,6 @@ async def test_whois_server_sees_at_most_the_limit(whois_servers: World, limit: 
     await asyncio.gather(*(whois.lookup(parse("jprs.jp"), options) for _ in range(6)))
     assert len(whois_servers.iana.queries) == 6
     assert whois_servers.iana.most == limit
-
-
-@pytest.fixture
-def rdap_servers() -> Iterator[RdapWorld]:
-    with rdap_world() as servers:
-        yield servers
 
 
 async def test_rdap_server_sees_at_most_two(rdap_servers: RdapWorld) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
@@ -13,15 +12,15 @@ import pytest
 from chatbot.commands import COMMANDS, Invocation, execute
 from chatbot.errors import RateLimited, UsageError
 from chatbot.registration import command as registration
-from chatbot.registration import rdap, whois
 from chatbot.registration.command import parse
 from chatbot.registration.records import Record, Target, When
 from chatbot.registration.render import RAW_LINES, render
 from chatbot.reply import plain
 from chatbot.settings import Settings
 from chatbot.slack import normalize_text
-from tests.servers.rdap import RdapWorld, rdap_world
-from tests.servers.whois import World, whois_net, world
+from tests.registration.worlds import both
+from tests.servers.rdap import RdapWorld
+from tests.servers.whois import World
 
 
 @pytest.mark.parametrize(
@@ -199,33 +198,6 @@ def test_raw_only_when_asked() -> None:
 
 
 # --- RDAP first, WHOIS where it has no service or fails ----------------------
-
-
-@pytest.fixture
-def rdap_servers() -> Iterator[RdapWorld]:
-    with rdap_world() as servers:
-        yield servers
-
-
-@pytest.fixture
-async def whois_servers() -> AsyncIterator[World]:
-    async with whois_net() as net:
-        yield await world(net)
-
-
-def both(rdap_servers: RdapWorld, whois_servers: World) -> registration.Options:
-    return registration.Options(
-        rdap=rdap.Options(
-            bootstrap_url=rdap_servers.bootstrap.url, timeout=2, allow_private=True, cache={}
-        ),
-        whois=whois.Options(
-            server=whois_servers.iana.host,
-            port=whois_servers.net.port,
-            timeout=2,
-            allow_private=True,
-            aliases=whois_servers.aliases,
-        ),
-    )
 
 
 async def test_rdap_answers_when_it_can(rdap_servers: RdapWorld, whois_servers: World) -> None:

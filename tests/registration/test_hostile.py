@@ -9,7 +9,6 @@ garbage, an endless line or a referral to themselves are one sentence each.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import date
 
@@ -23,36 +22,16 @@ from chatbot.registration.command import parse
 from chatbot.registration.render import render
 from chatbot.reply import plain
 from chatbot.settings import Settings
-from tests.servers.rdap import FIFTY_MB, HOSTILE, RdapWorld, Response, add_hostile, rdap_world
-from tests.servers.whois import VERISIGN_GOOGLE, World, whois_net, world
+from tests.registration.worlds import both
+from tests.servers.rdap import FIFTY_MB, HOSTILE, RdapWorld, Response, add_hostile
+from tests.servers.whois import VERISIGN_GOOGLE, World
 
 
 @pytest.fixture
-def rdap_servers() -> Iterator[RdapWorld]:
-    with rdap_world() as servers:
-        add_hostile(servers)
-        yield servers
-
-
-@pytest.fixture
-async def whois_servers() -> AsyncIterator[World]:
-    async with whois_net() as net:
-        yield await world(net)
-
-
-def both(rdap_servers: RdapWorld, whois_servers: World) -> registration.Options:
-    return registration.Options(
-        rdap=rdap.Options(
-            bootstrap_url=rdap_servers.bootstrap.url, timeout=2, allow_private=True, cache={}
-        ),
-        whois=whois.Options(
-            server=whois_servers.iana.host,
-            port=whois_servers.net.port,
-            timeout=2,
-            allow_private=True,
-            aliases=whois_servers.aliases,
-        ),
-    )
+def rdap_servers(rdap_servers: RdapWorld) -> RdapWorld:
+    """The local RDAP world with the hostile servers added."""
+    add_hostile(rdap_servers)
+    return rdap_servers
 
 
 def whois_knows(whois_servers: World, name: str) -> None:
