@@ -16,11 +16,6 @@ from tests.servers.tls import NOW, Authority, self_signed
 OK = OpenSSLResult()
 
 
-@pytest.fixture(scope="module")
-def root() -> Authority:
-    return Authority()
-
-
 @pytest.mark.parametrize(
     ("host", "pattern", "expected"),
     [

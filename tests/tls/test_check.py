@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import shutil
 import ssl
 import subprocess
-from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,60 +34,16 @@ from tests.servers.tls import (
     NOW,
     Authority,
     FileServer,
-    Issued,
-    TLSServer,
     ocsp_response,
     refused_port,
     self_signed,
     sha1_signed,
     unanswered_port,
 )
+from tests.tls.support import Serve, options
 
 NAME = "example.test"
 OPENSSL = shutil.which("openssl")
-
-
-@pytest.fixture(scope="module")
-def root() -> Authority:
-    return Authority()
-
-
-@pytest.fixture
-def ca_file(root: Authority, tmp_path: Path) -> Path:
-    return root.write_pem(tmp_path / "ca.pem")
-
-
-def options(ca_file: Path, **overrides: Any) -> tls.Options:
-    values: dict[str, Any] = {
-        "ca_file": str(ca_file),
-        "connect_timeout": 1.0,
-        "handshake_timeout": 1.0,
-        "deadline": 8.0,
-        "allow_private": True,
-    }
-    values.update(overrides)
-    return tls.Options(**values)
-
-
-@pytest.fixture(autouse=True)
-async def settled() -> AsyncIterator[None]:
-    """Connections close in the background (close_notify sent, the peer's not awaited)."""
-    yield
-    await tls.settle()
-
-
-Serve = Callable[..., TLSServer]
-
-
-@pytest.fixture
-def serve() -> Iterator[Serve]:
-    """Start a TLSServer for the test; stopped when the test ends."""
-    with contextlib.ExitStack() as stack:
-
-        def start(issued: Issued | None = None, **kwargs: Any) -> TLSServer:
-            return stack.enter_context(TLSServer(issued, **kwargs).running())
-
-        yield start
 
 
 def need_openssl() -> str:

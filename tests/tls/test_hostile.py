@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,56 +23,14 @@ from chatbot.tls import render as tls_render
 from tests.servers.tls import (
     Authority,
     FileServer,
-    Issued,
-    TLSServer,
     bad_version,
     broken_extension,
     long_chain,
     unanswered_port,
 )
+from tests.tls.support import Serve, options
 
 NAME = "example.test"
-
-
-@pytest.fixture(scope="module")
-def root() -> Authority:
-    return Authority()
-
-
-@pytest.fixture
-def ca_file(root: Authority, tmp_path: Path) -> Path:
-    return root.write_pem(tmp_path / "ca.pem")
-
-
-@pytest.fixture(autouse=True)
-async def settled() -> AsyncIterator[None]:
-    yield
-    await tls.settle()
-
-
-Serve = Callable[..., TLSServer]
-
-
-@pytest.fixture
-def serve() -> Iterator[Serve]:
-    with contextlib.ExitStack() as stack:
-
-        def start(issued: Issued | None = None, **kwargs: Any) -> TLSServer:
-            return stack.enter_context(TLSServer(issued, **kwargs).running())
-
-        yield start
-
-
-def options(ca_file: Path, **overrides: Any) -> tls.Options:
-    values: dict[str, Any] = {
-        "ca_file": str(ca_file),
-        "connect_timeout": 1.0,
-        "handshake_timeout": 1.0,
-        "deadline": 8.0,
-        "allow_private": True,
-    }
-    values.update(overrides)
-    return tls.Options(**values)
 
 
 async def check(port: int, ca_file: Path, text: str = "", **kw: Any) -> tls.Report:
